@@ -1,0 +1,221 @@
+# vmm: the top-level Makefile.  `make` builds what exists, `make test` builds
+# and runs every test, `make install` honours PREFIX and DESTDIR.
+#
+#   SAN=address,undefined   build with sanitizers
+#   WERROR=0                do not turn warnings into errors
+#   V=1                     show the commands
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+LIBDIR	?= $(PREFIX)/lib
+INCDIR	?= $(PREFIX)/include
+MANDIR	?= $(PREFIX)/share/man
+PKGDIR	?= $(LIBDIR)/pkgconfig
+
+B	:= build
+CC	?= cc
+WERROR	?= 1
+SAN	?=
+
+# Debian packages the build needs; later parts append to this list.
+DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev \
+	libsqlite3-dev libssl-dev libcmocka-dev
+
+WARN	:= -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN	+= -Werror
+endif
+
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=gnu11 -D_GNU_SOURCE -pthread -fPIC $(WARN)
+LDFLAGS	+= -pthread
+ifneq ($(SAN),)
+CFLAGS	+= -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS	+= -fsanitize=$(SAN)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# ---------------------------------------------------------------------------
+# Dependencies: as root, install what is missing; otherwise say what to run.
+
+DEPS_STAMP := $(B)/.deps
+
+$(DEPS_STAMP): Makefile
+	$(Q)command -v dpkg-query >/dev/null 2>&1 || { \
+		echo "deps: not a Debian system; install by hand: $(DEB_PKGS)"; \
+		mkdir -p $(B); touch $@; exit 0; }; \
+	missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		    grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "deps: missing Debian packages; run:"; \
+			echo "  sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+		echo "deps: installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends $$missing || \
+		{ apt-get update && \
+		  apt-get install -y --no-install-recommends $$missing; } || \
+		exit 1; \
+	fi; \
+	mkdir -p $(B); touch $@
+
+.PHONY: deps
+deps: $(DEPS_STAMP)
+
+# ---------------------------------------------------------------------------
+# libvmm
+
+LIBVMM_SO_VERSION := 0
+LIBVMM_SRCS := libvmm/libnvmm.c libvmm/libnvmm_x86.c libvmm/kvm_cpu.c \
+	libvmm/kvm_state.c libvmm/backend_kvm.c libvmm/mmu.c
+LIBVMM_OBJS := $(LIBVMM_SRCS:%.c=$(B)/%.o)
+LIBVMM_HDRS := libvmm/nvmm.h libvmm/internal.h libvmm/kvm_cpu.h
+
+LIBVMM_A  := $(B)/libvmm.a
+LIBVMM_SO := $(B)/libvmm.so.$(LIBVMM_SO_VERSION)
+
+$(B)/libvmm/%.o: libvmm/%.c $(LIBVMM_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -fvisibility=hidden -DLIBVMM_BUILD -c -o $@ $<
+
+$(LIBVMM_A): $(LIBVMM_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBVMM_SO): $(LIBVMM_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libvmm.so.$(LIBVMM_SO_VERSION) \
+		-Wl,-z,defs -o $@ $^ $(LDFLAGS)
+	$(Q)ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(B)/libvmm.so
+	$(Q)ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(B)/libnvmm.so
+	$(Q)ln -sf libvmm.a $(B)/libnvmm.a
+
+$(B)/libvmm.pc: libvmm/libvmm.pc.in Makefile
+	@mkdir -p $(B)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCDIR@|$(INCDIR)|' $< > $@
+
+.PHONY: libvmm
+libvmm: $(LIBVMM_A) $(LIBVMM_SO) $(B)/libvmm.pc
+
+# ---------------------------------------------------------------------------
+# Test guests: tests/guests/NAME.S is linked at GUEST_BASE, flattened to a
+# raw image and embedded as guest_NAME[] / guest_NAME_end[] (tests/vmtest.h).
+
+GUEST_BASE := 0x1000
+GUEST_SRCS := $(wildcard tests/guests/*.S)
+GUEST_OBJS := $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin.o)
+
+$(B)/tests/guests/%.elf: tests/guests/%.S $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  GUEST   $<"
+	$(Q)$(CC) -c -nostdlib -ffreestanding -o $(@:.elf=.o) $<
+	$(Q)ld -m elf_x86_64 -nostdlib -static -Ttext=$(GUEST_BASE) \
+		-e $(GUEST_BASE) -z noexecstack -o $@ $(@:.elf=.o)
+
+$(B)/tests/guests/%.bin: $(B)/tests/guests/%.elf
+	$(Q)objcopy -O binary -j .text $< $@
+
+$(B)/tests/guests/%.bin.o: $(B)/tests/guests/%.bin
+	$(Q)cd $(dir $<) && ld -r -b binary -z noexecstack -o $(notdir $@) \
+		$(notdir $<)
+	$(Q)objcopy --redefine-sym _binary_$*_bin_start=guest_$* \
+		--redefine-sym _binary_$*_bin_end=guest_$*_end \
+		--strip-symbol _binary_$*_bin_size \
+		--rename-section .data=.rodata,alloc,load,readonly,data,contents \
+		$@
+
+# ---------------------------------------------------------------------------
+# Tests (cmocka): one binary per tests/test_*.c, plus the benchmarks.
+
+TEST_SRCS  := $(wildcard tests/test_*.c)
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+BENCH_SRCS := $(wildcard tests/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
+TEST_COMMON := $(B)/tests/vmtest.o
+TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests
+
+$(B)/tests/%.o: tests/%.c tests/vmtest.h $(LIBVMM_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(TEST_CFLAGS) -c -o $@ $<
+
+$(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+
+$(B)/tests/bench_%: $(B)/tests/bench_%.o $(TEST_COMMON) $(GUEST_OBJS) \
+    $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+
+$(B)/tests/demo: $(B)/tests/demo.o $(TEST_COMMON) $(GUEST_OBJS) $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+
+# A program written for NetBSD's libnvmm, built the way its users build it:
+# against the installed-style names (<nvmm.h>, -lnvmm), nothing of ours.
+$(B)/tests/compat_libnvmm: tests/compat_libnvmm.c $(LIBVMM_SO)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Ilibvmm -o $@ $< -L$(B) -lnvmm \
+		-Wl,-rpath,$(abspath $(B))
+
+.PHONY: tests
+tests: $(TEST_BINS) $(BENCH_BINS) $(B)/tests/compat_libnvmm
+
+# ---------------------------------------------------------------------------
+
+.DEFAULT_GOAL := all
+.PHONY: all test bench demo install uninstall clean
+
+all: libvmm
+
+test: all tests
+	$(Q)tests/run-tests $(B)/tests $(TEST_BINS) $(B)/tests/compat_libnvmm
+
+bench: $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
+
+# The main job, until vmmd exists: boot a demo guest through libvmm.
+demo: $(B)/tests/demo
+	$(Q)$(B)/tests/demo
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
+		$(DESTDIR)$(MANDIR)/man3
+	install -m 0644 $(LIBVMM_A) $(DESTDIR)$(LIBDIR)/libvmm.a
+	install -m 0755 $(LIBVMM_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(DESTDIR)$(LIBDIR)/libvmm.so
+	ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(DESTDIR)$(LIBDIR)/libnvmm.so
+	ln -sf libvmm.a $(DESTDIR)$(LIBDIR)/libnvmm.a
+	install -m 0644 libvmm/nvmm.h $(DESTDIR)$(INCDIR)/nvmm.h
+	install -m 0644 $(B)/libvmm.pc $(DESTDIR)$(PKGDIR)/libvmm.pc
+	install -m 0644 libvmm/libvmm.3 $(DESTDIR)$(MANDIR)/man3/libvmm.3
+	ln -sf libvmm.3 $(DESTDIR)$(MANDIR)/man3/libnvmm.3
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libvmm.a $(DESTDIR)$(LIBDIR)/libnvmm.a \
+		$(DESTDIR)$(LIBDIR)/libvmm.so $(DESTDIR)$(LIBDIR)/libnvmm.so \
+		$(DESTDIR)$(LIBDIR)/libvmm.so.$(LIBVMM_SO_VERSION) \
+		$(DESTDIR)$(INCDIR)/nvmm.h $(DESTDIR)$(PKGDIR)/libvmm.pc \
+		$(DESTDIR)$(MANDIR)/man3/libvmm.3 \
+		$(DESTDIR)$(MANDIR)/man3/libnvmm.3
+
+clean:
+	rm -rf $(B)
+
+.SECONDARY:
