@@ -79,7 +79,6 @@ struct vmm_mach {
 	pid_t pid;
 	time_t time;
 	bool irqchip;
-	bool ran;		/* some vcpu has entered the guest */
 	struct vmm_hmap hmaps[VMM_MAX_HMAPPINGS];
 	unsigned int nhmaps;
 	struct vmm_area *areas;
@@ -119,8 +118,6 @@ void kvm_cpu_inject(struct vmm_cpu *);
 int kvm_cpu_run(struct vmm_mach *, struct vmm_cpu *, struct nvmm_machine *,
     struct nvmm_vcpu *);
 void kvm_cpu_stop(struct nvmm_vcpu *);
-struct kvm_run *kvm_cpu_kvm_run(struct vmm_cpu *);
-int kvm_cpu_stats_fd(struct vmm_cpu *);
 
 /*
  * The paging registers of a vcpu, read without a system call when the last

@@ -60,12 +60,6 @@ kick_setup(void)
 		kvm_cpu_kick_signo = signo;
 }
 
-struct kvm_run *
-kvm_cpu_kvm_run(struct vmm_cpu *cpu)
-{
-	return cpu->run;
-}
-
 /* -------------------------------------------------------------------------- */
 /* CPUID. */
 
@@ -317,6 +311,8 @@ kvm_cpu_create(struct vmm_mach *m, nvmm_cpuid_t cpuid, struct nvmm_vcpu *vcpu)
 
 	cpu->int_window = cpu->nmi_window = false;
 	cpu->pending = VMM_PEND_NONE;
+	cpu->deferred = cpu->rewound = false;
+	cpu->cached = cpu->commit = 0;
 	kvm_state_reset(&cpu->comm->pub.state);
 	kvm_cpu_setstate(cpu, NVMM_X64_STATE_ALL);
 
@@ -414,17 +410,15 @@ kvm_cpu_inject(struct vmm_cpu *cpu)
 int
 kvm_cpu_paging(struct vmm_cpu *cpu, struct vmm_paging *pg)
 {
+	uint32_t need;
 	int error;
 
-	error = kvm_cpu_getstate(cpu, NVMM_X64_STATE_GPRS);
-	if (error != 0)
-		return error;
-	if ((cpu->cached & (VMM_P_CRS | VMM_P_EFER)) !=
-	    (VMM_P_CRS | VMM_P_EFER)) {
-		error = kvm_state_load(cpu, VMM_P_CRS | VMM_P_EFER);
-		if (error != 0)
+	/* Never reload a part the caller has set: it would be lost. */
+	need = (VMM_P_CRS | VMM_P_EFER) & ~cpu->cached;
+	if (need != 0) {
+		if ((error = kvm_state_load(cpu, need)) != 0)
 			return error;
-		cpu->cached |= VMM_P_CRS | VMM_P_EFER;
+		cpu->cached |= need;
 	}
 	pg->cr0 = cpu->comm->pub.state.crs[NVMM_X64_CR_CR0];
 	pg->cr3 = cpu->comm->pub.state.crs[NVMM_X64_CR_CR3];
@@ -1147,7 +1141,6 @@ kvm_cpu_run(struct vmm_mach *m, struct vmm_cpu *cpu, struct nvmm_machine *mach,
 	run->request_interrupt_window = cpu->int_window;
 	error = kvm_run_ioctl(cpu);
 	cpu->running = 0;
-	m->ran = true;
 	if (error != 0 && error != -EINTR)
 		return error;
 	if (error == -EINTR)
@@ -1181,13 +1174,4 @@ kvm_cpu_stop(struct nvmm_vcpu *vcpu)
 	if (cpu->running && !pthread_equal(cpu->thread, pthread_self()) &&
 	    kvm_cpu_kick_signo != 0)
 		pthread_kill(cpu->thread, kvm_cpu_kick_signo);
-}
-
-int
-kvm_cpu_stats_fd(struct vmm_cpu *cpu)
-{
-	int fd;
-
-	fd = ioctl(cpu->fd, KVM_GET_STATS_FD, NULL);
-	return fd == -1 ? -errno : fd;
 }

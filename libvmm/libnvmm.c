@@ -304,8 +304,9 @@ mach_release(struct vmm_mach *m)
 
 /*
  * Settings every machine gets: unknown MSRs exit to user space (NVMM's
- * RDMSR/WRMSR exits), and the TSS area KVM needs for real mode on VMX
- * without unrestricted guest, at the address QEMU also uses.
+ * RDMSR/WRMSR exits); no special case for OUT to port 0x7E (an old KVM
+ * quirk moves RIP past that one OUT only); and the TSS area KVM needs for
+ * real mode on VMX without unrestricted guest, where QEMU also puts it.
  */
 static void
 mach_setup(struct vmm_mach *m)
@@ -316,6 +317,10 @@ mach_setup(struct vmm_mach *m)
 	memset(&ec, 0, sizeof(ec));
 	ec.cap = KVM_CAP_X86_USER_SPACE_MSR;
 	ec.args[0] = KVM_MSR_EXIT_REASON_UNKNOWN;
+	(void)vmm_lib.be->vm_ioctl(m, KVM_ENABLE_CAP, &ec);
+	memset(&ec, 0, sizeof(ec));
+	ec.cap = KVM_CAP_DISABLE_QUIRKS;
+	ec.args[0] = KVM_X86_QUIRK_OUT_7E_INC_RIP;
 	(void)vmm_lib.be->vm_ioctl(m, KVM_ENABLE_CAP, &ec);
 	(void)vmm_lib.be->vm_ioctl(m, KVM_SET_TSS_ADDR,
 	    (void *)(uintptr_t)0xFFFBD000);
