@@ -14,7 +14,7 @@ INCDIR	?= $(PREFIX)/include
 MANDIR	?= $(PREFIX)/share/man
 PKGDIR	?= $(LIBDIR)/pkgconfig
 
-B	:= build
+B	?= build
 CC	?= cc
 WERROR	?= 1
 SAN	?=
