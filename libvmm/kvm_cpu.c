@@ -935,8 +935,10 @@ complete_now(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 		if ((error = complete_access(mach, cpu, vcpu, discard)) != 0)
 			break;
 	}
-	if (n == VMM_COMPLETE_MAX && !discard)
-		cpu->deferred = true;
+	/*
+	 * Past VMM_COMPLETE_MAX the last access has been handed over: KVM
+	 * finishes it at the next run, with nothing left to resolve.
+	 */
 	cpu->pending = VMM_PEND_NONE;
 	if (cpu->deferred) {
 		/* The instruction goes on at the next run. */
