@@ -710,56 +710,146 @@ out_locate(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool at_rip,
 	return at_rip ? 0 : -1;
 }
 
+/*
+ * An OUTS that ends at RIP: KVM emulates OUTS and exits after the element
+ * is done, with RIP past the instruction unless a REP has more to do.  Scan
+ * its prefixes backwards for the exit's fields.  True if the byte before
+ * RIP is an OUTS opcode of the reported size (and not the port byte of an
+ * OUT imm8).
+ */
+static bool
+outs_ending_at(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool longmode,
+    bool def32, struct x86_insn_io *io)
+{
+	const struct kvm_run *run = cpu->run;
+	uint64_t rip = run->s.regs.regs.rip;
+	struct x86_insn_io fwd;
+	uint8_t b[15];
+	bool adsize = false;
+	int i, start;
+
+	if (rip < sizeof(b) || kvm_cpu_read_gva(mach, cpu, (longmode ? 0 :
+	    run->s.regs.sregs.cs.base) + rip - sizeof(b), b, sizeof(b)) != 0)
+		return false;
+	if ((b[14] & 0xFE) != 0x6E || (b[14] & 1) != (run->io.size != 1))
+		return false;
+	if ((b[13] & 0xFE) == 0xE6 && b[14] == run->io.port)
+		return false;
+	for (start = 14; start > 0; start--) {
+		uint8_t c = b[start - 1];
+
+		if (c == 0x66 || c == 0x67 || c == 0xF2 || c == 0xF3 ||
+		    c == 0x26 || c == 0x2E || c == 0x36 || c == 0x3E ||
+		    c == 0x64 || c == 0x65 || c == 0xF0)
+			continue;
+		if (longmode && (c & 0xF0) == 0x40 && start == 14)
+			continue;
+		break;
+	}
+	if (x86_decode_io(&b[start], sizeof(b) - (size_t)start, longmode,
+	    def32, &fwd) != 0 || !fwd.str)
+		return false;
+	for (i = start; i < 14; i++)
+		adsize |= b[i] == 0x67;
+	*io = fwd;
+	return true;
+}
+
+/* The address-size mask of RCX for a REP of that address size. */
+static uint64_t
+rcx_masked(const struct vmm_cpu *cpu, uint8_t address_size)
+{
+	uint64_t rcx = cpu->run->s.regs.regs.rcx;
+
+	return address_size == 8 ? rcx : address_size == 4 ?
+	    (rcx & 0xFFFFFFFF) : (rcx & 0xFFFF);
+}
+
+static void
+exit_io_fill(struct vmm_cpu *cpu, struct nvmm_vcpu_exit *exit,
+    const struct x86_insn_io *insn, uint64_t npc, enum vmm_pending pending)
+{
+	const struct kvm_run *run = cpu->run;
+
+	exit->reason = NVMM_VCPU_EXIT_IO;
+	exit->u.io.in = run->io.direction == KVM_EXIT_IO_IN;
+	exit->u.io.port = run->io.port;
+	exit->u.io.operand_size = run->io.size;
+	exit->u.io.seg = insn->seg;
+	exit->u.io.address_size = insn->address_size;
+	exit->u.io.rep = insn->rep;
+	exit->u.io.str = insn->str;
+	exit->u.io.npc = npc;
+	cpu->pending = pending;
+	cpu->exit_npc = npc;
+}
+
+/*
+ * Translate KVM_EXIT_IO.  KVM leaves RIP on IN, INS and (mainline) OUT, but
+ * has already executed an OUTS element, and some KVMs an OUT, before
+ * exiting; each case is told apart from the instruction bytes around RIP.
+ */
 static void
 exit_io(struct nvmm_machine *mach, struct vmm_cpu *cpu,
     struct nvmm_vcpu_exit *exit)
 {
 	struct kvm_run *run = cpu->run;
-	struct x86_insn_io insn;
+	uint64_t rip = run->s.regs.regs.rip;
+	struct x86_insn_io insn, before_insn;
 	uint8_t bytes[15];
 	bool longmode, def32, at_rip;
-	int n, before = 0;
+	int n, before;
 
 	n = fetch_insn(mach, cpu, bytes, sizeof(bytes), &longmode, &def32);
 	at_rip = n > 0 && x86_decode_io(bytes, (size_t)n, longmode, def32,
 	    &insn) == 0;
-	if (run->io.direction == KVM_EXIT_IO_OUT && run->io.count == 1 &&
-	    !(at_rip && insn.str)) {
-		at_rip = at_rip && io_matches(cpu, bytes, &insn);
-		before = out_locate(mach, cpu, at_rip, def32);
-	} else if (!at_rip) {
-		before = -1;
-	}
-	if (before < 0) {
-		/* Another vcpu rewrote the code under us: nothing to do. */
-		exit->reason = NVMM_VCPU_EXIT_INVALID;
-		exit->u.inv.hwcode = KVM_EXIT_IO;
-		return;
-	}
-	exit->reason = NVMM_VCPU_EXIT_IO;
-	exit->u.io.in = run->io.direction == KVM_EXIT_IO_IN;
-	exit->u.io.port = run->io.port;
-	exit->u.io.operand_size = run->io.size;
-	if (before > 0) {
+	if (run->io.direction == KVM_EXIT_IO_IN) {
+		if (at_rip) {
+			exit_io_fill(cpu, exit, &insn, rip + insn.len,
+			    insn.str ? VMM_PEND_STRIO : VMM_PEND_PIO);
+			return;
+		}
+	} else if (at_rip && insn.str && insn.rep &&
+	    (rcx_masked(cpu, insn.address_size) != 0 ||
+	    !outs_ending_at(mach, cpu, longmode, def32, &before_insn))) {
 		/*
-		 * KVM already moved past the OUT: show the caller NVMM's view,
-		 * RIP on the instruction and npc after it.
+		 * A REP OUTS: RIP stays on it while elements remain, and
+		 * after the last one until the next entry moves it on.
 		 */
-		exit->u.io.seg = -1;
-		exit->u.io.address_size = longmode ? 8 : def32 ? 4 : 2;
-		exit->u.io.npc = run->s.regs.regs.rip;
-		run->s.regs.regs.rip -= (uint64_t)before;
-		cpu->exit_rip = run->s.regs.regs.rip;
-		cpu->pending = VMM_PEND_PIO_DONE;
-	} else {
-		exit->u.io.seg = insn.seg;
-		exit->u.io.address_size = insn.address_size;
-		exit->u.io.rep = insn.rep;
-		exit->u.io.str = insn.str;
-		exit->u.io.npc = run->s.regs.regs.rip + insn.len;
-		cpu->pending = insn.str ? VMM_PEND_STRIO : VMM_PEND_PIO;
+		exit_io_fill(cpu, exit, &insn, rip + insn.len,
+		    VMM_PEND_STRIO_DONE);
+		return;
+	} else if (!(at_rip && !insn.str && io_matches(cpu, bytes, &insn) &&
+	    kvm_out_advances != 1) &&
+	    outs_ending_at(mach, cpu, longmode, def32, &insn)) {
+		exit_io_fill(cpu, exit, &insn, rip, VMM_PEND_STRIO_DONE);
+		return;
+	} else if (run->io.count == 1) {
+		at_rip = at_rip && !insn.str && io_matches(cpu, bytes, &insn);
+		before = out_locate(mach, cpu, at_rip, longmode || def32);
+		if (before == 0) {
+			exit_io_fill(cpu, exit, &insn, rip + insn.len,
+			    VMM_PEND_PIO);
+			return;
+		}
+		if (before > 0) {
+			/*
+			 * KVM already moved past the OUT: show the caller
+			 * NVMM's view, RIP on the instruction, npc after it.
+			 */
+			memset(&insn, 0, sizeof(insn));
+			insn.seg = -1;
+			insn.address_size = longmode ? 8 : def32 ? 4 : 2;
+			exit_io_fill(cpu, exit, &insn, rip, VMM_PEND_PIO_DONE);
+			run->s.regs.regs.rip -= (uint64_t)before;
+			cpu->exit_rip = run->s.regs.regs.rip;
+			return;
+		}
 	}
-	cpu->exit_npc = exit->u.io.npc;
+	/* Another vcpu rewrote the code under us: nothing to do. */
+	exit->reason = NVMM_VCPU_EXIT_INVALID;
+	exit->u.inv.hwcode = KVM_EXIT_IO;
+	cpu->pending = VMM_PEND_NONE;
 }
 
 static void

@@ -38,7 +38,8 @@ enum vmm_pending {
 	VMM_PEND_NONE,
 	VMM_PEND_PIO,		/* IN/OUT */
 	VMM_PEND_PIO_DONE,	/* OUT that KVM completed before exiting */
-	VMM_PEND_STRIO,		/* INS/OUTS, with or without REP */
+	VMM_PEND_STRIO,		/* INS, with or without REP */
+	VMM_PEND_STRIO_DONE,	/* OUTS elements KVM executed before exiting */
 	VMM_PEND_MMIO,
 	VMM_PEND_MSR,
 };

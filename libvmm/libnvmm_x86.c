@@ -275,6 +275,11 @@ nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 		error = -x86_assist_pio(mach, vcpu, cpu);
 		if (error == 0)
 			error = -kvm_cpu_complete(m, cpu, mach, vcpu);
+	} else if (cpu->pending == VMM_PEND_STRIO_DONE) {
+		/* KVM already moved the registers: only deliver the data. */
+		error = -x86_assist_pio(mach, vcpu, cpu);
+		if (error == 0)
+			cpu->pending = VMM_PEND_NONE;
 	}
 	if (error != 0)
 		goto fail;

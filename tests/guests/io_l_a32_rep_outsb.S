@@ -1,0 +1,9 @@
+/*
+ * io_l_a32_rep_outsb.S: REP OUTSB with a 0x67 prefix (32-bit address: ESI,
+ * ECX), in 64-bit mode.  The I/O instruction is at the load address and a
+ * HLT follows it; the test sets the registers and checks the results
+ * (tests/test_io.c).
+ */
+	.code64
+	addr32 rep outsb
+	hlt

@@ -1,0 +1,8 @@
+/*
+ * io_r_inw_dx.S: IN DX port, word (AX), in real mode.  The I/O instruction
+ * is at the load address and a HLT follows it; the test sets the registers
+ * and checks the results (tests/test_io.c).
+ */
+	.code16
+	in	(%dx), %ax
+	hlt

@@ -1,0 +1,8 @@
+/*
+ * io_r_inw_imm.S: IN imm8 port, word (AX), in real mode.  The I/O
+ * instruction is at the load address and a HLT follows it; the test sets
+ * the registers and checks the results (tests/test_io.c).
+ */
+	.code16
+	in	$0x10, %ax
+	hlt

@@ -1,0 +1,8 @@
+/*
+ * io_r_outb_dx.S: OUT DX port, byte (AL), in real mode.  The I/O
+ * instruction is at the load address and a HLT follows it; the test sets
+ * the registers and checks the results (tests/test_io.c).
+ */
+	.code16
+	out	%al, (%dx)
+	hlt
