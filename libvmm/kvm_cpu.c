@@ -294,9 +294,12 @@ kvm_cpu_create(struct vmm_mach *m, nvmm_cpuid_t cpuid, struct nvmm_vcpu *vcpu)
 			goto fail_cpu;
 		}
 	} else {
-		/* A retired KVM vcpu: reuse it with a fresh NVMM state. */
+		/*
+		 * A retired KVM vcpu: reuse it with a fresh NVMM state.  Its
+		 * CPUID table stays: KVM refuses to change it once the vcpu
+		 * has run.
+		 */
 		cpu->retired = false;
-		cpu->ncpuid_conf = 0;
 		cpu->tpr_exit = false;
 	}
 	cpu->comm = mmap(NULL, VMM_PAGE_SIZE, PROT_READ | PROT_WRITE,

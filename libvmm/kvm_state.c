@@ -511,8 +511,12 @@ kvm_state_store(struct vmm_cpu *cpu, uint32_t parts)
 	if (parts & (VMM_P_SEGS | VMM_P_CRS | VMM_P_EFER)) {
 		if (parts & VMM_P_SEGS)
 			segs_store(&s->sregs, st);
-		if (parts & VMM_P_CRS)
+		if (parts & VMM_P_CRS) {
 			crs_store(&s->sregs, st);
+			/* Without an in-kernel APIC, KVM_RUN reloads CR8
+			 * (the TPR) from here after applying sregs. */
+			run->cr8 = st->crs[NVMM_X64_CR_CR8];
+		}
 		if (parts & VMM_P_EFER)
 			s->sregs.efer = st->msrs[NVMM_X64_MSR_EFER];
 		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;

@@ -406,12 +406,16 @@ mach_conf_vmm(struct vmm_mach *m, uint64_t op, void *conf)
 	struct kvm_irq_level level;
 	struct kvm_ioeventfd kioe;
 	struct kvm_irqfd kifd;
+	unsigned int i;
 	int error;
 
 	switch (op) {
 	case NVMM_MACH_CONF_VMM_IRQCHIP:
-		if (m->ncpus != 0)
-			return -EBUSY;
+		/* KVM wants it before any vcpu, retired ones included. */
+		for (i = 0; i < VMM_MAX_VCPUS; i++) {
+			if (m->cpus[i] != NULL)
+				return -EBUSY;
+		}
 		if ((error = vmm_lib.be->vm_ioctl(m, KVM_CREATE_IRQCHIP,
 		    NULL)) < 0)
 			return error;
@@ -602,9 +606,14 @@ nvmm_vcpu_run(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 	return error != 0 ? fail(error) : 0;
 }
 
+/* Async-signal-safe: no lock, no allocation, errno only on misuse. */
 NVMM_EXPORT int
 nvmm_vcpu_stop(struct nvmm_vcpu *vcpu)
 {
+	if (vcpu == NULL || vcpu->stop == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
 	kvm_cpu_stop(vcpu);
 	return 0;
 }
