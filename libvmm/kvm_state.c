@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -406,53 +407,79 @@ msrs_store(struct vmm_cpu *cpu, const struct nvmm_x64_state *st)
 	return (size_t)rv == KVM_STATE_NMSRS ? 0 : -EINVAL;
 }
 
+/*
+ * The FPU goes through KVM_GET/SET_XSAVE: its first 512 bytes are the FXSAVE
+ * image NVMM uses, byte for byte.  KVM_SET_FPU is not enough: it leaves the
+ * XSAVE header alone, and a component whose XSTATE_BV bit is clear is
+ * restored in its initial state, whatever the image says.
+ */
+#define XSAVE_HDR_BV	(512 / 4)	/* XSTATE_BV, in region[] words */
+#define XFEATURE_X87	0x1ULL
+#define XFEATURE_SSE	0x2ULL
+#define XFEATURE_YMM	0x4ULL
+
+static uint64_t
+xsave_bv(const struct kvm_xsave *x)
+{
+	uint64_t bv;
+
+	memcpy(&bv, &x->region[XSAVE_HDR_BV], sizeof(bv));
+	return bv;
+}
+
 static int
 fpu_load(struct vmm_cpu *cpu, struct nvmm_x64_state *st)
 {
 	struct fxsave *fx = &st->fpu;
-	struct kvm_fpu f;
-	int error, i;
+	struct kvm_xsave x;
+	uint64_t bv;
+	int error;
 
-	memset(&f, 0, sizeof(f));
-	if ((error = vcpu_ioctl(cpu, KVM_GET_FPU, &f)) != 0)
+	if ((error = vcpu_ioctl(cpu, KVM_GET_XSAVE, &x)) != 0)
 		return error;
-	memset(fx, 0, sizeof(*fx));
-	fx->fx_cw = f.fcw;
-	fx->fx_sw = f.fsw;
-	fx->fx_tw = f.ftwx;
-	fx->fx_opcode = f.last_opcode;
-	fx->fx_ip.fa_64 = f.last_ip;
-	fx->fx_dp.fa_64 = f.last_dp;
-	fx->fx_mxcsr = f.mxcsr;
+	memcpy(fx, x.region, sizeof(*fx));
+	bv = xsave_bv(&x);
+	if (!(bv & XFEATURE_X87)) {
+		/* x87 in its initial state (Intel SDM 13.6). */
+		fx->fx_cw = 0x37F;
+		fx->fx_sw = 0;
+		fx->fx_tw = 0;
+		fx->fx_opcode = 0;
+		fx->fx_ip.fa_64 = 0;
+		fx->fx_dp.fa_64 = 0;
+		memset(fx->fx_87_ac, 0, sizeof(fx->fx_87_ac));
+	}
+	if (!(bv & XFEATURE_SSE))
+		memset(fx->fx_xmm, 0, sizeof(fx->fx_xmm));
+	if (!(bv & (XFEATURE_SSE | XFEATURE_YMM)))
+		fx->fx_mxcsr = 0x1F80;
 	fx->fx_mxcsr_mask = vmm_lib.cap.arch.mxcsr_mask;
-	for (i = 0; i < 8; i++)
-		memcpy(&fx->fx_87_ac[i], f.fpr[i], sizeof(fx->fx_87_ac[i]));
-	for (i = 0; i < 16; i++)
-		memcpy(&fx->fx_xmm[i], f.xmm[i], sizeof(fx->fx_xmm[i]));
+	memset(fx->fx_rsvd, 0, sizeof(fx->fx_rsvd));
+	memset(fx->fx_kernel, 0, sizeof(fx->fx_kernel));
 	return 0;
 }
 
 static int
 fpu_store(struct vmm_cpu *cpu, const struct nvmm_x64_state *st)
 {
-	const struct fxsave *fx = &st->fpu;
-	struct kvm_fpu f;
-	int i;
+	struct fxsave fx = st->fpu;
+	struct kvm_xsave x;
+	uint64_t bv;
+	int error;
 
-	memset(&f, 0, sizeof(f));
-	f.fcw = fx->fx_cw;
-	f.fsw = fx->fx_sw;
-	f.ftwx = fx->fx_tw;
-	f.last_opcode = fx->fx_opcode;
-	f.last_ip = fx->fx_ip.fa_64;
-	f.last_dp = fx->fx_dp.fa_64;
+	if ((error = vcpu_ioctl(cpu, KVM_GET_XSAVE, &x)) != 0)
+		return error;
 	/* As NVMM: reserved MXCSR bits are cleared, not faulted on. */
-	f.mxcsr = fx->fx_mxcsr & vmm_lib.cap.arch.mxcsr_mask;
-	for (i = 0; i < 8; i++)
-		memcpy(f.fpr[i], &fx->fx_87_ac[i], sizeof(f.fpr[i]));
-	for (i = 0; i < 16; i++)
-		memcpy(f.xmm[i], &fx->fx_xmm[i], sizeof(f.xmm[i]));
-	return vcpu_ioctl(cpu, KVM_SET_FPU, &f);
+	fx.fx_mxcsr &= vmm_lib.cap.arch.mxcsr_mask;
+	fx.fx_mxcsr_mask = 0;
+	memcpy(fx.fx_rsvd, (const uint8_t *)x.region +
+	    offsetof(struct fxsave, fx_rsvd), sizeof(fx.fx_rsvd));
+	memcpy(fx.fx_kernel, (const uint8_t *)x.region +
+	    offsetof(struct fxsave, fx_kernel), sizeof(fx.fx_kernel));
+	memcpy(x.region, &fx, sizeof(fx));
+	bv = xsave_bv(&x) | XFEATURE_X87 | XFEATURE_SSE;
+	memcpy(&x.region[XSAVE_HDR_BV], &bv, sizeof(bv));
+	return vcpu_ioctl(cpu, KVM_SET_XSAVE, &x);
 }
 
 /* -------------------------------------------------------------------------- */
