@@ -105,6 +105,17 @@ cpuid_apply_conf(struct kvm_cpuid2 *c, const struct vmm_cpuid_conf *conf)
 	}
 }
 
+/* Is c the table last installed on the vcpu? */
+static bool
+cpuid_unchanged(const struct vmm_cpu *cpu, const struct kvm_cpuid2 *c)
+{
+	const struct kvm_cpuid2 *old = cpu->cpuid_table;
+
+	return old != NULL && old->nent == c->nent &&
+	    memcmp(old->entries, c->entries,
+	    c->nent * sizeof(c->entries[0])) == 0;
+}
+
 /*
  * Give the vcpu its CPUID table: what KVM supports, with the vcpu's APIC ids,
  * NVMM's hypervisor leaf, then the caller's NVMM_VCPU_CONF_CPUID masks.
@@ -117,7 +128,7 @@ cpuid_install(struct vmm_cpu *cpu)
 	struct kvm_cpuid2 *c;
 	size_t size;
 	unsigned int i;
-	int error = 0;
+	int error;
 
 	size = sizeof(*c) + (base->nent + VMM_MAX_CPUID_CONF) *
 	    sizeof(c->entries[0]);
@@ -133,10 +144,22 @@ cpuid_install(struct vmm_cpu *cpu)
 	}
 	for (i = 0; i < cpu->ncpuid_conf; i++)
 		cpuid_apply_conf(c, &cpu->cpuid_conf[i]);
-	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) == -1)
+	/*
+	 * Some KVMs refuse KVM_SET_CPUID2 after a run even to say the same
+	 * thing again; the table we installed last is what the vcpu has.
+	 */
+	if (cpu->ran && cpuid_unchanged(cpu, c)) {
+		free(c);
+		return 0;
+	}
+	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) == -1) {
 		error = -errno;
-	free(c);
-	return error;
+		free(c);
+		return error;
+	}
+	free(cpu->cpuid_table);
+	cpu->cpuid_table = c;	/* owned by the vcpu now */
+	return 0;
 }
 
 static int
@@ -254,6 +277,8 @@ cpu_free(struct vmm_cpu *cpu)
 		close(cpu->fd);
 	if (cpu->comm != NULL && cpu->comm != MAP_FAILED)
 		munmap(cpu->comm, VMM_PAGE_SIZE);
+	free(cpu->cpuid_table);
+	free(cpu->exit);
 	free(cpu);
 }
 
@@ -295,12 +320,13 @@ kvm_cpu_create(struct vmm_mach *m, nvmm_cpuid_t cpuid, struct nvmm_vcpu *vcpu)
 		}
 	} else {
 		/*
-		 * A retired KVM vcpu: reuse it with a fresh NVMM state.  Its
-		 * CPUID table stays: KVM refuses to change it once the vcpu
-		 * has run.
+		 * A retired KVM vcpu: reuse it with a fresh NVMM state.  If
+		 * it ran with another CPUID table, KVM refuses the default
+		 * one and the creation fails (libvmm(3), COMPATIBILITY).
 		 */
 		cpu->retired = false;
 		cpu->tpr_exit = false;
+		cpu->ncpuid_conf = 0;
 	}
 	cpu->comm = mmap(NULL, VMM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -325,6 +351,7 @@ kvm_cpu_create(struct vmm_mach *m, nvmm_cpuid_t cpuid, struct nvmm_vcpu *vcpu)
 	vcpu->event = &cpu->comm->pub.event;
 	vcpu->stop = &cpu->comm->pub.stop;
 	vcpu->exit = exit;
+	cpu->exit = exit;	/* freed by vcpu or machine destruction */
 	m->cpus[cpuid] = cpu;
 	return 0;
 
@@ -1236,6 +1263,7 @@ kvm_cpu_run(struct vmm_mach *m, struct vmm_cpu *cpu, struct nvmm_machine *mach,
 	run->request_interrupt_window = cpu->int_window;
 	error = kvm_run_ioctl(cpu);
 	cpu->running = 0;
+	cpu->ran = true;
 	if (error != 0 && error != -EINTR)
 		return error;
 	if (error == -EINTR)

@@ -91,6 +91,10 @@ struct vmm_cpu {
 	/* RIP was rewound for KVM's own MSR completion (pending_resolve). */
 	bool rewound;
 
+	bool ran;		/* KVM_RUN was called: CPUID is frozen */
+	struct kvm_cpuid2 *cpuid_table;	/* last installed */
+	struct nvmm_vcpu_exit *exit;	/* the caller's vcpu->exit */
+
 	/* A retired vcpu descriptor kept for re-creation (KVM cannot
 	 * destroy a single vcpu). */
 	bool retired;

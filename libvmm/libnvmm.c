@@ -525,8 +525,9 @@ nvmm_vcpu_destroy(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 	kvm_cpu_destroy(m, cpu, false);
 	m->ncpus--;
 	mach->pages[vcpu->cpuid] = NULL;
+	free(cpu->exit);
+	cpu->exit = NULL;
 	lib_unlock();
-	free(vcpu->exit);
 	vcpu->exit = NULL;
 	vcpu->state = NULL;
 	vcpu->event = NULL;
