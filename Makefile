@@ -203,7 +203,10 @@ install: all
 	ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(DESTDIR)$(LIBDIR)/libnvmm.so
 	ln -sf libvmm.a $(DESTDIR)$(LIBDIR)/libnvmm.a
 	install -m 0644 libvmm/nvmm.h $(DESTDIR)$(INCDIR)/nvmm.h
-	install -m 0644 $(B)/libvmm.pc $(DESTDIR)$(PKGDIR)/libvmm.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCDIR@|$(INCDIR)|' libvmm/libvmm.pc.in \
+		> $(DESTDIR)$(PKGDIR)/libvmm.pc
+	chmod 0644 $(DESTDIR)$(PKGDIR)/libvmm.pc
 	install -m 0644 libvmm/libvmm.3 $(DESTDIR)$(MANDIR)/man3/libvmm.3
 	ln -sf libvmm.3 $(DESTDIR)$(MANDIR)/man3/libnvmm.3
 
