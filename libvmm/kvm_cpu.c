@@ -612,34 +612,56 @@ io_matches(const struct vmm_cpu *cpu, const uint8_t *b,
 }
 
 /*
- * The length of an OUT that ends exactly at rip, or 0: E6/E7 ib or EE/EF,
- * with the 0x66 prefix a 16-bit operand needs in 32-bit code (and a 32-bit
- * one in 16-bit code).
+ * The 15 bytes before RIP, read once per exit and only when needed: what
+ * the OUT and OUTS checks look at when KVM has already moved past them.
  */
-static uint8_t
-out_ending_at(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool def32)
+struct io_before {
+	uint8_t b[15];
+	int state;		/* 0 unread, 1 read, -1 unreadable */
+};
+
+static bool
+read_before(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool longmode,
+    struct io_before *ib)
 {
 	const struct kvm_run *run = cpu->run;
 	uint64_t rip = run->s.regs.regs.rip;
-	uint8_t b[3], len = 0;
-	gvaddr_t base;
+
+	if (ib->state == 0) {
+		ib->state = rip >= sizeof(ib->b) &&
+		    kvm_cpu_read_gva(mach, cpu, (longmode ? 0 :
+		    run->s.regs.sregs.cs.base) + rip - sizeof(ib->b), ib->b,
+		    sizeof(ib->b)) == 0 ? 1 : -1;
+	}
+	return ib->state == 1;
+}
+
+/*
+ * The length of an OUT that ends exactly at RIP, or 0: E6/E7 ib or EE/EF,
+ * with the 0x66 prefix an operand other than the default size needs
+ * (opsize32: the default is 32 bits, as in 32- and 64-bit code).
+ */
+static uint8_t
+out_ending_at(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool longmode,
+    bool opsize32, struct io_before *ib)
+{
+	const struct kvm_run *run = cpu->run;
+	const uint8_t *b = ib->b;
+	uint8_t len = 0;
 	bool wide;
 
-	if (rip < 3)
+	if (!read_before(mach, cpu, longmode, ib))
 		return 0;
-	base = run->s.regs.sregs.cs.base + rip - 3;
-	if (kvm_cpu_read_gva(mach, cpu, base, b, sizeof(b)) != 0)
-		return 0;
-	if ((b[1] & 0xFE) == 0xE6 && b[2] == (run->io.port & 0xFF) &&
+	if ((b[13] & 0xFE) == 0xE6 && b[14] == (run->io.port & 0xFF) &&
 	    run->io.port < 0x100)
 		len = 2;
-	else if ((b[2] & 0xFE) == 0xEE &&
+	else if ((b[14] & 0xFE) == 0xEE &&
 	    (uint16_t)run->s.regs.regs.rdx == run->io.port)
 		len = 1;
-	if (len == 0)
+	if (len == 0 || ((b[15 - len] & 1) != (run->io.size != 1)))
 		return 0;
-	wide = run->io.size != 1 && (run->io.size == 4) != def32;
-	if (wide && b[3 - len - 1] == 0x66)
+	wide = run->io.size != 1 && (run->io.size == 4) != opsize32;
+	if (wide && b[15 - len - 1] == 0x66)
 		len++;
 	return len;
 }
@@ -717,12 +739,12 @@ static int kvm_out_advances = -1;
  */
 static int
 out_locate(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool at_rip,
-    bool def32)
+    bool longmode, bool opsize32, struct io_before *ib)
 {
 	uint8_t before;
 	int learned;
 
-	before = out_ending_at(mach, cpu, def32);
+	before = out_ending_at(mach, cpu, longmode, opsize32, ib);
 	learned = __atomic_load_n(&kvm_out_advances, __ATOMIC_RELAXED);
 	if (learned < 0) {
 		if (at_rip && before == 0)
@@ -749,17 +771,14 @@ out_locate(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool at_rip,
  */
 static bool
 outs_ending_at(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool longmode,
-    bool def32, struct x86_insn_io *io)
+    bool def32, struct io_before *ib, struct x86_insn_io *io)
 {
 	const struct kvm_run *run = cpu->run;
-	uint64_t rip = run->s.regs.regs.rip;
+	const uint8_t *b = ib->b;
 	struct x86_insn_io fwd;
-	uint8_t b[15];
-	bool adsize = false;
-	int i, start;
+	int start;
 
-	if (rip < sizeof(b) || kvm_cpu_read_gva(mach, cpu, (longmode ? 0 :
-	    run->s.regs.sregs.cs.base) + rip - sizeof(b), b, sizeof(b)) != 0)
+	if (!read_before(mach, cpu, longmode, ib))
 		return false;
 	if ((b[14] & 0xFE) != 0x6E || (b[14] & 1) != (run->io.size != 1))
 		return false;
@@ -776,11 +795,9 @@ outs_ending_at(struct nvmm_machine *mach, struct vmm_cpu *cpu, bool longmode,
 			continue;
 		break;
 	}
-	if (x86_decode_io(&b[start], sizeof(b) - (size_t)start, longmode,
+	if (x86_decode_io(&b[start], sizeof(ib->b) - (size_t)start, longmode,
 	    def32, &fwd) != 0 || !fwd.str)
 		return false;
-	for (i = start; i < 14; i++)
-		adsize |= b[i] == 0x67;
 	*io = fwd;
 	return true;
 }
@@ -819,6 +836,18 @@ exit_io_fill(struct vmm_cpu *cpu, struct nvmm_vcpu_exit *exit,
  * has already executed an OUTS element, and some KVMs an OUT, before
  * exiting; each case is told apart from the instruction bytes around RIP.
  */
+static bool
+io_data_is_rax(const struct vmm_cpu *cpu)
+{
+	const struct kvm_run *run = cpu->run;
+	uint64_t rax = run->s.regs.regs.rax;
+
+	if (run->io.data_offset > cpu->run_size - sizeof(uint32_t))
+		return false;
+	return memcmp((const uint8_t *)run + run->io.data_offset, &rax,
+	    run->io.size) == 0;
+}
+
 static void
 exit_io(struct nvmm_machine *mach, struct vmm_cpu *cpu,
     struct nvmm_vcpu_exit *exit)
@@ -826,14 +855,30 @@ exit_io(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 	struct kvm_run *run = cpu->run;
 	uint64_t rip = run->s.regs.regs.rip;
 	struct x86_insn_io insn, before_insn;
+	struct io_before ib = { .state = 0 };
 	uint8_t bytes[15];
-	bool longmode, def32, at_rip;
-	int n, before;
+	bool longmode, def32, at_rip, out;
+	int n, before = -1;
+
+	longmode = (run->s.regs.sregs.efer & EFER_LMA) &&
+	    run->s.regs.sregs.cs.l;
+	def32 = run->s.regs.sregs.cs.db;
+	out = run->io.direction == KVM_EXIT_IO_OUT;
+	/*
+	 * The common case on a KVM that moves past OUT: an OUT ends at RIP
+	 * and KVM's data is AL/AX/EAX (not a REP OUTS element that happens
+	 * to follow an OUT to the same port).
+	 */
+	if (out && run->io.count == 1 && kvm_out_advances == 1 &&
+	    io_data_is_rax(cpu) &&
+	    (before = out_ending_at(mach, cpu, longmode, longmode || def32,
+	    &ib)) > 0)
+		goto out_done;
 
 	n = fetch_insn(mach, cpu, bytes, sizeof(bytes), &longmode, &def32);
 	at_rip = n > 0 && x86_decode_io(bytes, (size_t)n, longmode, def32,
 	    &insn) == 0;
-	if (run->io.direction == KVM_EXIT_IO_IN) {
+	if (!out) {
 		if (at_rip) {
 			exit_io_fill(cpu, exit, &insn, rip + insn.len,
 			    insn.str ? VMM_PEND_STRIO : VMM_PEND_PIO);
@@ -841,7 +886,7 @@ exit_io(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 		}
 	} else if (at_rip && insn.str && insn.rep &&
 	    (rcx_masked(cpu, insn.address_size) != 0 ||
-	    !outs_ending_at(mach, cpu, longmode, def32, &before_insn))) {
+	    !outs_ending_at(mach, cpu, longmode, def32, &ib, &before_insn))) {
 		/*
 		 * A REP OUTS: RIP stays on it while elements remain, and
 		 * after the last one until the next entry moves it on.
@@ -851,35 +896,38 @@ exit_io(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 		return;
 	} else if (!(at_rip && !insn.str && io_matches(cpu, bytes, &insn) &&
 	    kvm_out_advances != 1) &&
-	    outs_ending_at(mach, cpu, longmode, def32, &insn)) {
+	    outs_ending_at(mach, cpu, longmode, def32, &ib, &insn)) {
 		exit_io_fill(cpu, exit, &insn, rip, VMM_PEND_STRIO_DONE);
 		return;
 	} else if (run->io.count == 1) {
 		at_rip = at_rip && !insn.str && io_matches(cpu, bytes, &insn);
-		before = out_locate(mach, cpu, at_rip, longmode || def32);
+		before = out_locate(mach, cpu, at_rip, longmode,
+		    longmode || def32, &ib);
 		if (before == 0) {
 			exit_io_fill(cpu, exit, &insn, rip + insn.len,
 			    VMM_PEND_PIO);
 			return;
 		}
-		if (before > 0) {
-			/*
-			 * KVM already moved past the OUT: show the caller
-			 * NVMM's view, RIP on the instruction, npc after it.
-			 */
-			memset(&insn, 0, sizeof(insn));
-			insn.seg = -1;
-			insn.address_size = longmode ? 8 : def32 ? 4 : 2;
-			exit_io_fill(cpu, exit, &insn, rip, VMM_PEND_PIO_DONE);
-			run->s.regs.regs.rip -= (uint64_t)before;
-			cpu->exit_rip = run->s.regs.regs.rip;
-			return;
-		}
+		if (before > 0)
+			goto out_done;
 	}
 	/* Another vcpu rewrote the code under us: nothing to do. */
 	exit->reason = NVMM_VCPU_EXIT_INVALID;
 	exit->u.inv.hwcode = KVM_EXIT_IO;
 	cpu->pending = VMM_PEND_NONE;
+	return;
+
+out_done:
+	/*
+	 * KVM already moved past the OUT: show the caller NVMM's view, RIP on
+	 * the instruction, npc after it.
+	 */
+	memset(&insn, 0, sizeof(insn));
+	insn.seg = -1;
+	insn.address_size = longmode ? 8 : def32 ? 4 : 2;
+	exit_io_fill(cpu, exit, &insn, rip, VMM_PEND_PIO_DONE);
+	run->s.regs.regs.rip -= (uint64_t)before;
+	cpu->exit_rip = run->s.regs.regs.rip;
 }
 
 static void
