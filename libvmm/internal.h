@@ -132,7 +132,7 @@ struct vmm_paging {
 int kvm_cpu_paging(struct vmm_cpu *, struct vmm_paging *);
 
 /* Complete the instruction KVM left pending, dispatching its accesses. */
-int kvm_cpu_complete(struct vmm_mach *, struct vmm_cpu *, struct nvmm_machine *,
+int kvm_cpu_complete(struct vmm_cpu *, struct nvmm_machine *,
     struct nvmm_vcpu *);
 
 /* mmu.c: the guest page walk behind nvmm_gva_to_gpa. */

@@ -1122,10 +1122,9 @@ complete_now(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 }
 
 int
-kvm_cpu_complete(struct vmm_mach *m, struct vmm_cpu *cpu,
-    struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+kvm_cpu_complete(struct vmm_cpu *cpu, struct nvmm_machine *mach,
+    struct nvmm_vcpu *vcpu)
 {
-	(void)m;
 	return complete_now(mach, cpu, vcpu, false);
 }
 
@@ -1137,6 +1136,35 @@ committed_rip(const struct vmm_cpu *cpu, uint64_t *rip)
 		return false;
 	*rip = cpu->comm->pub.state.gprs[NVMM_X64_GPR_RIP];
 	return true;
+}
+
+/*
+ * Let KVM finish its pending completion without entering the guest, then
+ * put back the caller's view of the registers (the exit's, if the caller
+ * set none), so KVM's completion leaves no trace in them.
+ */
+static int
+neutralize(struct nvmm_machine *mach, struct vmm_cpu *cpu,
+    struct nvmm_vcpu *vcpu)
+{
+	struct nvmm_x64_state saved;
+	uint32_t cached, commit;
+	int error;
+
+	if (!(cpu->commit & VMM_P_GPRS)) {
+		if ((error = kvm_cpu_getstate(cpu, NVMM_X64_STATE_GPRS)) != 0)
+			return error;
+		cpu->commit |= VMM_P_GPRS;
+	}
+	saved = cpu->comm->pub.state;
+	cached = cpu->cached;
+	commit = cpu->commit;
+	error = complete_now(mach, cpu, vcpu, true);
+	cpu->comm->pub.state = saved;
+	cpu->cached = cached;
+	cpu->commit = commit;
+	cpu->comm->pub.state_cached = kvm_state_flags(cached);
+	return error;
 }
 
 /*
@@ -1203,23 +1231,7 @@ pending_resolve(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 			return 0;
 		}
 	}
-	/* Neutralize: keep the caller's view of the registers. */
-	if (!(cpu->commit & VMM_P_GPRS)) {
-		if ((error = kvm_cpu_getstate(cpu, NVMM_X64_STATE_GPRS)) != 0)
-			return error;
-		cpu->commit |= VMM_P_GPRS;
-	}
-	{
-		struct nvmm_x64_state saved = cpu->comm->pub.state;
-		uint32_t cached = cpu->cached, commit = cpu->commit;
-
-		error = complete_now(mach, cpu, vcpu, true);
-		cpu->comm->pub.state = saved;
-		cpu->cached = cached;
-		cpu->commit = commit;
-		cpu->comm->pub.state_cached = kvm_state_flags(cached);
-	}
-	return error;
+	return neutralize(mach, cpu, vcpu);
 }
 
 /* -------------------------------------------------------------------------- */

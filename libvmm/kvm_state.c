@@ -46,26 +46,30 @@ static const struct {
 };
 #define KVM_STATE_NMSRS	(sizeof(kvm_state_msrs) / sizeof(kvm_state_msrs[0]))
 
-/* Which parts each public NVMM_X64_STATE_* flag covers. */
+/* The parts of each public NVMM_X64_STATE_* flag, by flag bit. */
+static const uint32_t kvm_state_flag_parts[] = {
+	VMM_P_SEGS,			/* NVMM_X64_STATE_SEGS */
+	VMM_P_GPRS,			/* NVMM_X64_STATE_GPRS */
+	VMM_P_CRS | VMM_P_XCR0,		/* NVMM_X64_STATE_CRS */
+	VMM_P_DRS,			/* NVMM_X64_STATE_DRS */
+	VMM_P_EFER | VMM_P_MSRS,	/* NVMM_X64_STATE_MSRS */
+	VMM_P_INTR,			/* NVMM_X64_STATE_INTR */
+	VMM_P_FPU,			/* NVMM_X64_STATE_FPU */
+};
+#define KVM_STATE_NFLAGS \
+	(sizeof(kvm_state_flag_parts) / sizeof(kvm_state_flag_parts[0]))
+
+/* Which parts the public flags cover (unknown bits are ignored). */
 uint32_t
 kvm_state_parts(uint64_t flags)
 {
 	uint32_t parts = 0;
+	size_t i;
 
-	if (flags & NVMM_X64_STATE_SEGS)
-		parts |= VMM_P_SEGS;
-	if (flags & NVMM_X64_STATE_GPRS)
-		parts |= VMM_P_GPRS;
-	if (flags & NVMM_X64_STATE_CRS)
-		parts |= VMM_P_CRS | VMM_P_XCR0;
-	if (flags & NVMM_X64_STATE_DRS)
-		parts |= VMM_P_DRS;
-	if (flags & NVMM_X64_STATE_MSRS)
-		parts |= VMM_P_EFER | VMM_P_MSRS;
-	if (flags & NVMM_X64_STATE_INTR)
-		parts |= VMM_P_INTR;
-	if (flags & NVMM_X64_STATE_FPU)
-		parts |= VMM_P_FPU;
+	for (i = 0; i < KVM_STATE_NFLAGS; i++) {
+		if (flags & (1ULL << i))
+			parts |= kvm_state_flag_parts[i];
+	}
 	return parts;
 }
 
@@ -73,19 +77,13 @@ kvm_state_parts(uint64_t flags)
 uint64_t
 kvm_state_flags(uint32_t parts)
 {
-	static const uint64_t all[] = {
-		NVMM_X64_STATE_SEGS, NVMM_X64_STATE_GPRS, NVMM_X64_STATE_CRS,
-		NVMM_X64_STATE_DRS, NVMM_X64_STATE_MSRS, NVMM_X64_STATE_INTR,
-		NVMM_X64_STATE_FPU,
-	};
 	uint64_t flags = 0;
 	size_t i;
 
-	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		uint32_t need = kvm_state_parts(all[i]);
-
-		if ((parts & need) == need)
-			flags |= all[i];
+	for (i = 0; i < KVM_STATE_NFLAGS; i++) {
+		if ((parts & kvm_state_flag_parts[i]) ==
+		    kvm_state_flag_parts[i])
+			flags |= 1ULL << i;
 	}
 	return flags;
 }

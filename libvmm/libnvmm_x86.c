@@ -259,13 +259,11 @@ assist_pio_simple(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 NVMM_EXPORT int
 nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
-	struct vmm_mach *m;
 	struct vmm_cpu *cpu;
 	int error;
 
 	if ((cpu = vmm_cpu_get(mach, vcpu, &error)) == NULL)
 		goto fail;
-	m = &vmm_lib.machs[mach->machid];
 	error = EINVAL;
 	if (vcpu->exit->reason != NVMM_VCPU_EXIT_IO)
 		goto fail;
@@ -274,7 +272,7 @@ nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 	} else if (cpu->pending == VMM_PEND_STRIO) {
 		error = -x86_assist_pio(mach, vcpu, cpu);
 		if (error == 0)
-			error = -kvm_cpu_complete(m, cpu, mach, vcpu);
+			error = -kvm_cpu_complete(cpu, mach, vcpu);
 	} else if (cpu->pending == VMM_PEND_STRIO_DONE) {
 		/* KVM already moved the registers: only deliver the data. */
 		error = -x86_assist_pio(mach, vcpu, cpu);
@@ -292,20 +290,18 @@ fail:
 NVMM_EXPORT int
 nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
-	struct vmm_mach *m;
 	struct vmm_cpu *cpu;
 	int error;
 
 	if ((cpu = vmm_cpu_get(mach, vcpu, &error)) == NULL)
 		goto fail;
-	m = &vmm_lib.machs[mach->machid];
 	error = EINVAL;
 	if (vcpu->exit->reason != NVMM_VCPU_EXIT_MEMORY ||
 	    cpu->pending != VMM_PEND_MMIO)
 		goto fail;
 	error = -x86_assist_mmio(mach, vcpu, cpu);
 	if (error == 0)
-		error = -kvm_cpu_complete(m, cpu, mach, vcpu);
+		error = -kvm_cpu_complete(cpu, mach, vcpu);
 	if (error != 0)
 		goto fail;
 	return 0;
