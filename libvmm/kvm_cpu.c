@@ -1324,9 +1324,13 @@ kvm_cpu_run(struct vmm_mach *m, struct vmm_cpu *cpu, struct nvmm_machine *mach,
 	error = kvm_run_ioctl(cpu);
 	cpu->running = 0;
 	cpu->ran = true;
-	if (error != 0 && error != -EINTR)
+	/*
+	 * EAGAIN: an application processor of an in-kernel irqchip left its
+	 * wait for INIT/SIPI; like a signal, nothing for the caller to do.
+	 */
+	if (error != 0 && error != -EINTR && error != -EAGAIN)
 		return error;
-	if (error == -EINTR)
+	if (error != 0)
 		run->exit_reason = KVM_EXIT_INTR;
 	exit_translate(mach, cpu, vcpu->exit);
 	if (comm->stop && vcpu->exit->reason == NVMM_VCPU_EXIT_NONE) {
