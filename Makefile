@@ -9,6 +9,7 @@ PREFIX	?= /usr/local
 DESTDIR	?=
 BINDIR	?= $(PREFIX)/bin
 SBINDIR	?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec
 LIBDIR	?= $(PREFIX)/lib
 INCDIR	?= $(PREFIX)/include
 MANDIR	?= $(PREFIX)/share/man
@@ -21,7 +22,7 @@ SAN	?=
 
 # Debian packages the build needs; later parts append to this list.
 DEB_PKGS := build-essential pkg-config libjansson-dev libuv1-dev \
-	libsqlite3-dev libssl-dev libcmocka-dev
+	libsqlite3-dev libssl-dev libcmocka-dev libseccomp-dev
 
 WARN	:= -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-unused-parameter
@@ -113,11 +114,58 @@ $(B)/libvmm.pc: libvmm/libvmm.pc.in Makefile
 libvmm: $(LIBVMM_A) $(LIBVMM_SO) $(B)/libvmm.pc
 
 # ---------------------------------------------------------------------------
+# proto: the RPC contract and the VM definition, shared by every program.
+
+PROTO_SRCS := $(wildcard proto/*.c)
+PROTO_OBJS := $(PROTO_SRCS:%.c=$(B)/%.o)
+PROTO_HDRS := $(wildcard proto/*.h)
+PROTO_A    := $(B)/libproto.a
+
+$(B)/proto/%.o: proto/%.c $(PROTO_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Iproto -c -o $@ $<
+
+$(PROTO_A): $(PROTO_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# ---------------------------------------------------------------------------
+# vmm-worker: one process per running VM.  Everything but main.c also goes
+# into an archive the tests link against.
+
+WORKER_SRCS := $(filter-out vmmd/worker/main.c,$(wildcard vmmd/worker/*.c))
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(B)/%.o)
+WORKER_HDRS := $(wildcard vmmd/worker/*.h) $(PROTO_HDRS) libvmm/nvmm.h
+WORKER_A    := $(B)/libworker.a
+WORKER_BIN  := $(B)/vmm-worker
+WORKER_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd/worker
+WORKER_LIBS := -ljansson -luv -lseccomp
+
+$(B)/vmmd/worker/%.o: vmmd/worker/%.c $(WORKER_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(WORKER_CFLAGS) -c -o $@ $<
+
+$(WORKER_A): $(WORKER_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(WORKER_BIN): $(B)/vmmd/worker/main.o $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) $(WORKER_LIBS)
+
+.PHONY: worker
+worker: $(WORKER_BIN)
+
+# ---------------------------------------------------------------------------
 # Test guests: tests/guests/NAME.S is linked at GUEST_BASE, flattened to a
 # raw image and embedded as guest_NAME[] / guest_NAME_end[] (tests/vmtest.h).
 
 GUEST_BASE := 0x1000
-GUEST_SRCS := $(wildcard tests/guests/*.S)
+# Files named *_lib.S are included by guests, not guests themselves.
+GUEST_LIBS := $(wildcard tests/guests/*_lib.S)
+GUEST_SRCS := $(filter-out $(GUEST_LIBS),$(wildcard tests/guests/*.S))
 GUEST_OBJS := $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin.o)
 
 $(B)/tests/guests/%.elf: tests/guests/%.S $(DEPS_STAMP)
@@ -126,6 +174,8 @@ $(B)/tests/guests/%.elf: tests/guests/%.S $(DEPS_STAMP)
 	$(Q)$(CC) -c -nostdlib -ffreestanding -o $(@:.elf=.o) $<
 	$(Q)ld -m elf_x86_64 -nostdlib -static -Ttext=$(GUEST_BASE) \
 		-e $(GUEST_BASE) -z noexecstack -o $@ $(@:.elf=.o)
+
+$(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.elf): $(GUEST_LIBS)
 
 $(B)/tests/guests/%.bin: $(B)/tests/guests/%.elf
 	$(Q)objcopy -O binary -j .text $< $@
@@ -146,26 +196,57 @@ TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
-TEST_COMMON := $(B)/tests/vmtest.o
-TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests
+TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o
+TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests -Iproto -Ivmmd/worker \
+	-DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
+TEST_LIBS   := $(WORKER_A) $(PROTO_A) $(LIBVMM_A) $(LDFLAGS) -lcmocka \
+	$(WORKER_LIBS)
+# The worker tests run the real binary on the real guest images.
+TEST_DEPS   := $(WORKER_BIN) $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin)
 
-$(B)/tests/%.o: tests/%.c tests/vmtest.h $(LIBVMM_HDRS) $(DEPS_STAMP)
+$(B)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIBVMM_HDRS) $(WORKER_HDRS) \
+    $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(TEST_CFLAGS) -c -o $@ $<
 
-$(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) $(LIBVMM_A)
+$(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) \
+    $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
 	@echo "  LD      $@"
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
+
+# libFuzzer targets (tests/fuzz_*.c).  `make test` runs each through a
+# small driver over its corpus plus random inputs; `make fuzz` builds real
+# libFuzzer binaries with clang.
+FUZZ_SRCS := $(filter-out tests/fuzz_driver.c,$(wildcard tests/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/%.c=$(B)/tests/%)
+
+$(B)/tests/fuzz_%: $(B)/tests/fuzz_%.o $(B)/tests/fuzz_driver.o \
+    $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
+
+FUZZ_CC ?= clang
+$(B)/fuzz/%: tests/%.c $(WORKER_SRCS) $(PROTO_SRCS) $(LIBVMM_SRCS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -pthread \
+		-fsanitize=fuzzer,address,undefined -Ilibvmm -Iproto \
+		-Ivmmd/worker -Itests -o $@ $< $(WORKER_SRCS) $(PROTO_SRCS) \
+		$(LIBVMM_SRCS) $(WORKER_LIBS)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_SRCS:tests/%.c=$(B)/fuzz/%)
 
 $(B)/tests/bench_%: $(B)/tests/bench_%.o $(TEST_COMMON) $(GUEST_OBJS) \
-    $(LIBVMM_A)
+    $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
 	@echo "  LD      $@"
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
-$(B)/tests/demo: $(B)/tests/demo.o $(TEST_COMMON) $(GUEST_OBJS) $(LIBVMM_A)
+$(B)/tests/demo: $(B)/tests/demo.o $(TEST_COMMON) $(GUEST_OBJS) \
+    $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
 	@echo "  LD      $@"
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
 # A program written for NetBSD's libnvmm, built the way its users build it:
 # against the installed-style names (<nvmm.h>, -lnvmm), nothing of ours.
@@ -175,17 +256,18 @@ $(B)/tests/compat_libnvmm: tests/compat_libnvmm.c $(LIBVMM_SO)
 		-Wl,-rpath,$(abspath $(B))
 
 .PHONY: tests
-tests: $(TEST_BINS) $(BENCH_BINS) $(B)/tests/compat_libnvmm
+tests: $(TEST_BINS) $(BENCH_BINS) $(FUZZ_BINS) $(B)/tests/compat_libnvmm
 
 # ---------------------------------------------------------------------------
 
 .DEFAULT_GOAL := all
 .PHONY: all test bench demo install uninstall clean
 
-all: libvmm
+all: libvmm worker
 
 test: all tests
-	$(Q)tests/run-tests $(B)/tests $(TEST_BINS) $(B)/tests/compat_libnvmm
+	$(Q)tests/run-tests $(B)/tests $(TEST_BINS) $(FUZZ_BINS) \
+		$(B)/tests/compat_libnvmm
 
 bench: $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
@@ -196,7 +278,11 @@ demo: $(B)/tests/demo
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
-		$(DESTDIR)$(MANDIR)/man3
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(WORKER_BIN) $(DESTDIR)$(LIBEXECDIR)/vmm-worker
+	install -m 0644 vmmd/worker/vmm-worker.8 \
+		$(DESTDIR)$(MANDIR)/man8/vmm-worker.8
 	install -m 0644 $(LIBVMM_A) $(DESTDIR)$(LIBDIR)/libvmm.a
 	install -m 0755 $(LIBVMM_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libvmm.so.$(LIBVMM_SO_VERSION) $(DESTDIR)$(LIBDIR)/libvmm.so
@@ -216,7 +302,9 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libvmm.so.$(LIBVMM_SO_VERSION) \
 		$(DESTDIR)$(INCDIR)/nvmm.h $(DESTDIR)$(PKGDIR)/libvmm.pc \
 		$(DESTDIR)$(MANDIR)/man3/libvmm.3 \
-		$(DESTDIR)$(MANDIR)/man3/libnvmm.3
+		$(DESTDIR)$(MANDIR)/man3/libnvmm.3 \
+		$(DESTDIR)$(LIBEXECDIR)/vmm-worker \
+		$(DESTDIR)$(MANDIR)/man8/vmm-worker.8
 
 clean:
 	rm -rf $(B)
