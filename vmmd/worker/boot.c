@@ -110,8 +110,10 @@ loader_src_buf(struct loader_src *src, const char *what, const void *buf,
 	src->size = len;
 }
 
-/* pread all of len bytes; a file that shrank since its size was taken is
-   an I/O error. */
+/*
+ * pread all of len bytes; a file that shrank since its size was taken is
+ * an I/O error.
+ */
 static int
 loader_pread(const struct loader_src *src, uint64_t off, uint8_t *buf,
     size_t len, char *err, size_t errlen)
@@ -734,10 +736,15 @@ boot_load(struct vm *vm, char *err, size_t errlen)
 		if (error != 0)
 			goto out;
 	}
-	error = -EINVAL;
 	for (i = 0; i < sizeof(boot_loaders) / sizeof(boot_loaders[0]); i++)
 		if (boot_loaders[i].loader == loader)
-			error = boot_loaders[i].boot(c);
+			break;
+	if (i == sizeof(boot_loaders) / sizeof(boot_loaders[0])) {
+		error = loader_err(err, errlen, &c->kernel, -EINVAL,
+		    "no loader %d", (int)loader);
+		goto out;
+	}
+	error = boot_loaders[i].boot(c);
 	if (error == 0 && c->mptable)
 		error = boot_write_mptable(vm, &c->mem, err, errlen);
 out:

@@ -84,7 +84,10 @@ struct loader_mem {
 
 void	 loader_mem_init(struct loader_mem *m, const struct vm_ram *ram,
 	    unsigned int nram);
-/* Reserve [start, end) for the boot protocol; name is static storage. */
+/*
+ * Reserve [start, end) for the boot protocol; name is static storage.  At
+ * most LOADER_RESV_MAX ranges (an invariant of the loaders: asserted).
+ */
 void	 loader_mem_reserve(struct loader_mem *m, uint64_t start, uint64_t end,
 	    const char *name);
 /*
