@@ -5,22 +5,24 @@
  * each child enters the sandbox, reports, waits for the parent to look at
  * /proc/<pid>/status, and then makes one system call from a table; a
  * forbidden one must kill it with SIGSYS, the allowed ones must work as
- * the worker uses them.  Then the real vmm-worker runs without -S, as
- * root, dropping to "nobody": a guest still works under the sandbox, the
- * process and every thread run as nobody with no_new_privs and a seccomp
- * filter, and a forbidden system call made by the running worker kills
- * it (the worker is made to make one through ptrace: its next system call
- * is rewritten to openat, which the kernel checks against the filter
- * again after the tracer's change).
+ * the worker uses them, a few refused ones fail with EACCES.  Then the
+ * real vmm-worker runs without -S (as root, dropping to "nobody"): guests
+ * still work under the sandbox, the process and every thread run as
+ * nobody with no_new_privs and a seccomp filter, the control socket works,
+ * and a forbidden system call made by the running worker kills it (the
+ * worker is made to make one through ptrace: its next system call is
+ * rewritten to openat, which the kernel checks against the filter again
+ * after the tracer's change).
  *
- * The uid drop needs root and the worker tests need /dev/kvm; each test
+ * The uid drop needs root (without it the worker keeps our ids and only
+ * the filter is checked) and the worker tests need /dev/kvm; each test
  * says why it skips.  Debian's "nobody" is uid 65534, group "nogroup"
  * 65534.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <ftw.h>
 #include <grp.h>
 #include <poll.h>
@@ -1311,10 +1313,12 @@ test_worker_control(void **state)
 		fail_msg("hello: %s", line);
 	sb_ctl_send(fd, "{\"cmd\":\"pause\",\"id\":1}\n");
 	sb_ctl_line(fd, line, sizeof(line));
-	assert_string_equal(line, "{\"id\":1,\"ok\":true,\"state\":\"paused\"}\n");
+	assert_string_equal(line,
+	    "{\"id\":1,\"ok\":true,\"state\":\"paused\"}\n");
 	sb_ctl_send(fd, "{\"cmd\":\"resume\",\"id\":2}\n");
 	sb_ctl_line(fd, line, sizeof(line));
-	assert_string_equal(line, "{\"id\":2,\"ok\":true,\"state\":\"running\"}\n");
+	assert_string_equal(line,
+	    "{\"id\":2,\"ok\":true,\"state\":\"running\"}\n");
 	sb_ctl_send(fd, "{\"cmd\":\"stop\",\"force\":true,\"id\":3}\n");
 	sb_worker_wait(w);
 	close(fd);
@@ -1374,7 +1378,8 @@ sb_trace_substitute(pid_t pid, long nr)
 		memset(&info, 0, sizeof(info));
 		if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info),
 		    &info) <= 0)
-			fail_msg("PTRACE_GET_SYSCALL_INFO: %s", strerror(errno));
+			fail_msg("PTRACE_GET_SYSCALL_INFO: %s",
+			    strerror(errno));
 		if (info.op == PTRACE_SYSCALL_INFO_ENTRY)
 			break;
 	}

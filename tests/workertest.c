@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +77,11 @@ wt_start(struct wt_proc *p, const char *const *argv)
 	if ((p->pid = fork()) == -1)
 		fail_msg("fork: %s", strerror(errno));
 	if (p->pid == 0) {
+		/*
+		 * A failing test longjmps past its cleanup: the worker (in a
+		 * session of its own) must still not outlive the test program.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out[1], STDOUT_FILENO);
 		dup2(err[1], STDERR_FILENO);
 		execv(WT_WORKER, args);

@@ -22,6 +22,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <sys/types.h>
+
+#include <linux/filter.h>
 #include <uv.h>
 
 #include "nvmm.h"
@@ -434,10 +437,35 @@ void	control_destroy(struct vm *vm);
 /* sandbox.c */
 
 /*
- * After setup: when root, drop to user (a name or uid; NULL means
- * "nobody"), set no_new_privs, install the seccomp allowlist.  0 or a
- * negative errno with a line in err.
+ * After setup: when root, drop to user (a name or a decimal uid; NULL
+ * means "nobody"; root itself is refused); then no_new_privs, not
+ * dumpable, the seccomp allowlist.  Not root: user must be NULL or the
+ * current user.  0 or a negative errno with a line in err.
  */
 int	sandbox_enter(const char *user, char *err, size_t errlen);
+
+/*
+ * The same in two steps, so that the first can run on another thread while
+ * the VM is set up.  sandbox_prepare resolves the user and compiles the
+ * filter, changing nothing (its error, if any, is kept in sb and returned
+ * again by sandbox_apply); sandbox_apply enters the sandbox.  sandbox_free
+ * releases the compiled filter.
+ */
+struct sandbox_id {
+	uid_t uid;
+	gid_t gid;
+};
+
+struct sandbox {
+	bool drop;			/* root: become id */
+	struct sandbox_id id;
+	struct sock_fprog prog;		/* owned */
+	int error;
+	char err[256];
+};
+
+int	sandbox_prepare(struct sandbox *sb, const char *user);
+int	sandbox_apply(struct sandbox *sb, char *err, size_t errlen);
+void	sandbox_free(struct sandbox *sb);
 
 #endif /* WORKER_H */
