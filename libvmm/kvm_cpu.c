@@ -1171,8 +1171,9 @@ neutralize(struct nvmm_machine *mach, struct vmm_cpu *cpu,
  * Before re-entering after an IO, MMIO or MSR exit the caller handled
  * without an assist: make KVM's pending completion agree with what the
  * caller did, so the guest sees exactly NVMM's behaviour.
- *  - IN/OUT with RIP moved on: KVM drops its completion by itself (it checks
- *    that RIP is unchanged).
+ *  - IN/OUT with RIP at npc: KVM drops its completion by itself (it checks
+ *    that RIP is unchanged) or, having emulated the instruction, writes
+ *    back what the caller set anyway.
  *  - RDMSR/WRMSR with RIP at npc: KVM completes it with the caller's
  *    RDX:RAX; RIP is rewound so that KVM's own skip lands at npc.
  *  - RDMSR/WRMSR with a #GP(0) injected and RIP unchanged: KVM injects it.
@@ -1190,8 +1191,15 @@ pending_resolve(struct nvmm_machine *mach, struct vmm_cpu *cpu,
 	uint64_t rip;
 	int error;
 
+	/*
+	 * At npc, the instruction is done as KVM would do it: its completion
+	 * either drops itself (RIP moved) or, for an instruction it
+	 * emulated, writes back the same registers.  Anywhere else (the
+	 * caller reset the vcpu) an emulated instruction's completion would
+	 * overwrite the caller's RIP: neutralize it below.
+	 */
 	if (cpu->pending == VMM_PEND_PIO && committed_rip(cpu, &rip) &&
-	    rip != cpu->exit_rip) {
+	    rip == cpu->exit_npc) {
 		cpu->pending = VMM_PEND_NONE;
 		return 0;
 	}

@@ -253,30 +253,71 @@ ct_console_event(struct ct_client *c, json_t *msg)
 }
 
 /*
+ * Read one line within timeout_ms: 0 when none came (timeout or end of
+ * file), 1 when it was console output (collected), 2 when it was another
+ * message, stored in *msg.  Every line must be one JSON object.
+ */
+static int
+ct_step(struct ct_client *c, unsigned int timeout_ms, json_t **msg)
+{
+	json_error_t jerr;
+	json_t *m;
+	char *line;
+
+	if ((line = ct_line(c, timeout_ms)) == NULL)
+		return 0;
+	m = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+	if (m == NULL || !json_is_object(m))
+		fail_msg("not a JSON object: %s (%s)", line, jerr.text);
+	free(line);
+	if (ct_console_event(c, m)) {
+		json_decref(m);
+		return 1;
+	}
+	*msg = m;
+	return 2;
+}
+
+static unsigned int
+ct_left(int64_t end)
+{
+	int64_t left = end - ct_now_ms();
+
+	return left > 0 ? (unsigned int)left : 0;
+}
+
+/*
  * The next message that is not console output (which is collected), or
- * NULL at end of file or timeout.  Every line must be one JSON object.
+ * NULL at end of file or timeout.
  */
 static json_t *
 ct_next(struct ct_client *c, unsigned int timeout_ms)
 {
 	int64_t end = ct_now_ms() + timeout_ms;
-	json_error_t jerr;
-	json_t *msg;
-	char *line;
+	json_t *msg = NULL;
 
-	for (;;) {
-		int64_t left = end - ct_now_ms();
+	while (ct_step(c, ct_left(end), &msg) == 1)
+		;
+	return msg;
+}
 
-		line = ct_line(c, left > 0 ? (unsigned int)left : 0);
-		if (line == NULL)
-			return NULL;
-		msg = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-		if (msg == NULL || !json_is_object(msg))
-			fail_msg("not a JSON object: %s (%s)", line, jerr.text);
-		free(line);
-		if (!ct_console_event(c, msg))
-			return msg;
-		json_decref(msg);
+/* Collect console output until there are n bytes; nothing else may come. */
+static void
+ct_console_until(struct ct_client *c, size_t n, unsigned int timeout_ms)
+{
+	int64_t end = ct_now_ms() + timeout_ms;
+	json_t *msg = NULL;
+
+	while (c->conlen < n) {
+		switch (ct_step(c, ct_left(end), &msg)) {
+		case 0:
+			fail_msg("%zu of %zu console bytes after %u ms",
+			    c->conlen, n, timeout_ms);
+			break;
+		case 2:
+			fail_msg("unexpected message %s", json_dumps(msg, 0));
+			break;
+		}
 	}
 }
 
@@ -359,19 +400,18 @@ static void
 ct_wait_console(struct ct_client *c, const char *needle)
 {
 	int64_t end = ct_now_ms() + CT_TIMEOUT;
-	json_t *msg;
+	json_t *msg = NULL;
 
 	while (memmem(c->con, c->conlen, needle, strlen(needle)) == NULL) {
-		if (ct_now_ms() >= end)
+		switch (ct_step(c, ct_left(end), &msg)) {
+		case 0:
 			fail_msg("no \"%s\" in the console after %d ms: \"%s\"",
 			    needle, CT_TIMEOUT, c->con);
-		msg = ct_next(c, 100);
-		if (msg != NULL) {
-			char *s = json_dumps(msg, 0);
-
-			fail_msg("unexpected message %s", s);
+			break;
+		case 2:
+			fail_msg("unexpected message %s", json_dumps(msg, 0));
+			break;
 		}
-		assert_false(c->eof);
 	}
 }
 
@@ -915,9 +955,7 @@ test_control_slow_watcher(void **state)
 		m = ct_next(fast, 0);
 		assert_null(m);
 	}
-	end = ct_now_ms() + 10000;
-	while (fast->conlen < total && ct_now_ms() < end)
-		assert_null(ct_next(fast, 10));
+	ct_console_until(fast, total, 10000);
 	assert_int_equal(fast->conlen, total);
 	assert_int_equal(fast->nlost, 0);
 
@@ -1029,6 +1067,65 @@ test_control_nonreader_dropped(void **state)
 	ct_istop();
 }
 
+/*
+ * Identity comes from the peer's credentials, not only from the socket
+ * file's mode: with the file opened up, another user still gets one
+ * permission_denied line (and no hello) and is disconnected.
+ */
+static void
+test_control_peer_refused(void **state)
+{
+	char path[256], line[512];
+	struct ct_client *c;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to connect as another "
+		    "user\n");
+		skip();
+	}
+	ct_istart(0);
+	snprintf(path, sizeof(path), "%s/vm", ct_idir);
+	assert_int_equal(chmod(ct_idir, 0755), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/vm/%s.sock", ct_idir, CT_UUID);
+	assert_int_equal(chmod(path, 0666), 0);
+	if ((pid = fork()) == 0) {
+		/* nobody: reads the one line, checks it, says so. */
+		const char *want = "{\"ok\":false,\"error\":{\"code\":"
+		    "\"permission_denied\",\"message\":\"not allowed to "
+		    "control this VM\"}}\n";
+		struct sockaddr_un sun;
+		ssize_t n, got = 0;
+		int fd;
+
+		/* No cmocka in the child: it must only ever _exit. */
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(2);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			_exit(3);
+		while ((n = read(fd, line + got, sizeof(line) - 1 -
+		    (size_t)got)) > 0)
+			got += n;
+		line[got] = '\0';
+		_exit(strcmp(line, want) == 0 ? 0 : 1);
+	}
+	while (waitpid(pid, &st, WNOHANG) == 0)
+		ct_ipump();
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* Root still gets in. */
+	c = ct_iopen();
+	ct_close(c);
+	ct_istop();
+}
+
 static uint8_t ct_rx[4096];
 static size_t ct_rxlen;
 
@@ -1101,8 +1198,7 @@ test_control_base64_random(void **state)
 
 		off = c->conlen;
 		console_output(ct_ivm.console, data, len);
-		while (c->conlen < off + len)
-			assert_null(ct_next(c, 1000));
+		ct_console_until(c, off + len, 5000);
 		assert_int_equal(c->conlen, off + len);
 		assert_memory_equal(c->con + off, data, len);
 	}
@@ -1374,8 +1470,7 @@ test_worker_pause_resume(void **state)
 	ct_expect_error(ct_call(c, "{\"cmd\": \"resume\"}"), NULL,
 	    "bad_state", "cannot resume: the VM is running");
 	/* More ticks, and the whole stream has no gap and no repeat. */
-	while (w->conlen < con_len + 30)
-		assert_null(ct_next(w, 100));
+	ct_console_until(w, con_len + 30, CT_TIMEOUT);
 	ct_assert_ticks(w->con, w->conlen);
 	assert_true(wt_console_wait(&v->p, "tick 0008\n", CT_TIMEOUT));
 	ct_assert_ticks(v->p.console, v->p.console_len);
@@ -1796,13 +1891,16 @@ test_worker_too_many_clients(void **state)
 	wt_cleanup(&v->p);
 }
 
-/* reset: the guest starts over (the banner again), the VM runs on. */
+/*
+ * reset: the VM ends with "reboot" (status 10, "reset requested") for its
+ * supervisor to start again; every client is told.
+ */
 static void
 test_worker_reset(void **state)
 {
 	struct ct_client *c;
 	struct ct_vm *v;
-	json_t *m;
+	json_t *m, *want;
 
 	(void)state;
 	v = ct_start(WT_GUEST("ctl_echo"), 4096);
@@ -1811,12 +1909,20 @@ test_worker_reset(void **state)
 	    "\"replay\": true}"));
 	ct_wait_console(c, "ready\n");
 	m = ct_ok(c, "{\"cmd\": \"reset\"}");
-	assert_string_equal(ct_str(m, "state"), "running");
+	assert_string_equal(ct_str(m, "state"), "exited");
 	json_decref(m);
-	ct_wait_console(c, "ready\nctl_echo: ready\n");
-	assert_string_equal(c->con, "ctl_echo: ready\nctl_echo: ready\n");
+	want = json_pack("{s:s, s:s, s:i, s:i, s:s}", "event", "exit",
+	    "reason", "reboot", "status", 10, "code", 0,
+	    "message", "reset requested");
+	m = ct_next(c, CT_TIMEOUT);
+	assert_non_null(m);
+	assert_true(json_equal(m, want));
+	json_decref(m);
+	json_decref(want);
+	assert_string_equal(c->con, "ctl_echo: ready\n");
 	ct_close(c);
-	ct_stop(v, 0);
+	assert_int_equal(wt_wait(&v->p, CT_TIMEOUT), 0);
+	assert_int_equal(v->p.status, 10);
 	wt_cleanup(&v->p);
 }
 
@@ -1943,10 +2049,12 @@ test_worker_socket_claims(void **state)
 }
 
 /*
- * The worker outlives its parent: a child starts it and exits (taking
- * the read ends of the worker's stdout and stderr with it).  The worker
- * keeps running, and a new controller finds it through the socket.  This
- * process is the subreaper that inherits it.
+ * The worker outlives its parent: a child starts it (as vmmd would: its
+ * stdout and stderr are pipes the child reads) and exits, taking the read
+ * ends of those pipes with it.  The worker keeps running, its console
+ * output is dropped and counted, and a new controller finds it through
+ * the socket.  This process is the subreaper that inherits it.  (Not
+ * wt_spawn: its workers die with their parent, on purpose.)
  */
 static void
 test_worker_survives_parent(void **state)
@@ -1955,48 +2063,71 @@ test_worker_survives_parent(void **state)
 	struct ct_vm *v;
 	pid_t mid, wpid;
 	int pp[2], st;
-	json_t *m;
+	json_t *m, *con;
+	FILE *f;
 
 	(void)state;
 	vmtest_require_kvm();
+	v = ct_vm_new();
+	snprintf(v->p.dir, sizeof(v->p.dir), "/tmp/vmmwt.XXXXXX");
+	assert_non_null(mkdtemp(v->p.dir));
+	snprintf(v->p.def_path, sizeof(v->p.def_path), "%s/def.json",
+	    v->p.dir);
+	assert_non_null(f = fopen(v->p.def_path, "w"));
+	fputs(ct_def(WT_GUEST("ctl_count"), 4096), f);
+	assert_int_equal(fclose(f), 0);
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	assert_int_equal(pipe(pp), 0);
+	assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
 	if ((mid = fork()) == 0) {
-		struct wt_proc q;
+		int out[2], err[2];
 
-		close(pp[0]);
-		wt_spawn(&q, ct_def(WT_GUEST("ctl_count"), 4096), NULL);
-		if (write(pp[1], &q, sizeof(q)) != (ssize_t)sizeof(q))
+		if (pipe2(out, O_CLOEXEC) == -1 || pipe2(err, O_CLOEXEC) == -1)
+			_exit(1);
+		if ((wpid = fork()) == 0) {
+			dup2(out[1], STDOUT_FILENO);
+			dup2(err[1], STDERR_FILENO);
+			execl(WT_WORKER, WT_WORKER, "-S", "-r", v->p.dir,
+			    v->p.def_path, (char *)NULL);
+			_exit(127);
+		}
+		if (write(pp[1], &wpid, sizeof(wpid)) != (ssize_t)sizeof(wpid))
 			_exit(1);
 		_exit(0);
 	}
 	close(pp[1]);
-	v = ct_vm_new();
-	assert_int_equal(read(pp[0], &v->p, sizeof(v->p)), sizeof(v->p));
+	assert_int_equal(read(pp[0], &wpid, sizeof(wpid)), sizeof(wpid));
 	close(pp[0]);
 	assert_int_equal(waitpid(mid, &st, 0), mid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* Its pipes' read ends died with the parent: not ours. */
-	v->p.out_fd = v->p.err_fd = -1;
-	v->p.console = v->p.log = NULL;
-	wpid = v->p.pid;
+	v->p.pid = wpid;
 	wt_sock_path(&v->p, CT_UUID, v->sock, sizeof(v->sock));
 
+	/* The worker must not die of its broken pipes. */
+	while (access(v->sock, F_OK) != 0) {
+		if (wt_wait(&v->p, 10) == 0)
+			fail_msg("the orphaned worker ended with status %d",
+			    v->p.status);
+	}
 	c = ct_open(v);
 	json_decref(ct_ok(c, "{\"cmd\": \"console_attach\", "
 	    "\"replay\": true}"));
 	ct_wait_console(c, "tick 0003\n");
-	/* Well after the parent's end, it still runs and prints. */
+	ct_assert_ticks(c->con, c->conlen);
 	m = ct_ok(c, "{\"cmd\": \"status\"}");
 	assert_string_equal(ct_str(m, "state"), "running");
 	assert_int_equal(ct_int(m, "pid"), wpid);
 	json_decref(m);
+	/* Nobody reads its stdout: the console bytes are dropped there. */
+	m = ct_ok(c, "{\"cmd\": \"stats\"}");
+	con = json_object_get(m, "console");
+	assert_true(ct_int(con, "dropped") > 0);
+	assert_true(ct_int(con, "dropped") <= ct_int(con, "bytes"));
+	json_decref(m);
 	ct_close(c);
+	/* Another controller, later: still there, still printing. */
 	c = ct_open(v);
 	json_decref(ct_ok(c, "{\"cmd\": \"console_attach\"}"));
 	ct_wait_console(c, "\n");
-	ct_close(c);
-	c = ct_open(v);
 	json_decref(ct_ok(c, "{\"cmd\": \"stop\", \"force\": true}"));
 	m = ct_next(c, CT_TIMEOUT);
 	assert_non_null(m);
@@ -2007,8 +2138,6 @@ test_worker_survives_parent(void **state)
 	/* Reaped here, as the subreaper. */
 	assert_int_equal(wt_wait(&v->p, CT_TIMEOUT), 0);
 	assert_int_equal(v->p.status, 0);
-	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
-	wt_cleanup(&v->p);
 }
 
 /*
@@ -2045,6 +2174,7 @@ main(void)
 		CT_TEST(test_control_slow_watcher),
 		CT_TEST(test_control_lost_positions),
 		CT_TEST(test_control_nonreader_dropped),
+		CT_TEST(test_control_peer_refused),
 		CT_TEST(test_control_base64_random),
 		CT_TEST(test_control_final),
 		CT_TEST(test_worker_handshake),

@@ -378,6 +378,59 @@ test_sigterm_twice_forces(void **state)
 	wt_cleanup(&p);
 }
 
+/*
+ * Guest RAM in huge pages: with none reserved, one clear line and status
+ * 71; with some reserved (the test reserves them and puts the old value
+ * back), the guest runs from them.
+ */
+static void
+test_hugepages(void **state)
+{
+	static const char def[] = "{\"name\": \"hp\", \"memory\": "
+	    "{\"size_mib\": 4, \"hugepages\": true}, \"os\": {\"loader\": "
+	    "\"raw\", \"kernel\": \"" WT_GUEST("hello") "\", "
+	    "\"load_address\": \"0x1000\", \"mode\": \"real\"}}";
+	const char *knob = "/proc/sys/vm/nr_hugepages";
+	char old[32] = "";
+	struct wt_proc p;
+	FILE *f;
+
+	(void)state;
+	require_worker();
+	if ((f = fopen(knob, "r+")) == NULL) {
+		print_message("[  SKIPPED ] %s: cannot open for writing\n",
+		    knob);
+		skip();
+	}
+	if (fgets(old, sizeof(old), f) == NULL)
+		fail_msg("%s: unreadable", knob);
+	fclose(f);
+
+	if (atoi(old) == 0) {
+		wt_run(&p, def, WT_TIMEOUT);
+		WT_CHECK(&p, p.status == 71);
+		WT_CHECK(&p, strstr(p.log, "hp: guest memory (4 MiB in 2 MiB "
+		    "huge pages): Cannot allocate memory (are enough huge "
+		    "pages reserved? see /proc/sys/vm/nr_hugepages)") != NULL);
+		wt_cleanup(&p);
+	}
+
+	if ((f = fopen(knob, "w")) == NULL || fprintf(f, "%d\n",
+	    atoi(old) + 2) < 0 || fclose(f) != 0) {
+		print_message("[  SKIPPED ] cannot reserve huge pages\n");
+		skip();
+	}
+	wt_run(&p, def, WT_TIMEOUT);
+	if ((f = fopen(knob, "w")) != NULL) {
+		fputs(old, f);
+		fclose(f);
+	}
+	WT_CHECK(&p, p.status == 0);
+	WT_CHECK(&p, strcmp(p.console, "Hello from a guest on libvmm "
+	    "(libnvmm API on KVM)\n") == 0);
+	wt_cleanup(&p);
+}
+
 int
 main(void)
 {
@@ -393,6 +446,7 @@ main(void)
 		cmocka_unit_test(test_smp_aps_start),
 		cmocka_unit_test(test_sigterm_forced_after_timeout),
 		cmocka_unit_test(test_sigterm_twice_forces),
+		cmocka_unit_test(test_hugepages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

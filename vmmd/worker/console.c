@@ -7,8 +7,8 @@
  *
  * Locking: c->lock guards the ring, the counters, the descriptor and
  * wake_pending; it is held only for copies and one non-blocking write, and
- * nothing is called under it but write(2) and the log.  The
- * watcher list and the input function belong to the main thread.
+ * nothing is called under it but write(2) and the log.  The watcher list
+ * and the input function belong to the main thread.
  */
 
 #include <errno.h>

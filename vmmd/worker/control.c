@@ -21,6 +21,8 @@
  * accept4, getsockopt (SO_PEERCRED), poll (control_final's bounded wait,
  * and looking for departed clients when all places are taken), epoll via
  * libuv, and at the very end newfstatat and unlink for the socket file.
+ * Writes are plain write(2) (send(2) is not on the list), so a client
+ * that went away is EPIPE only because main.c ignores SIGPIPE.
  */
 
 #include <errno.h>
@@ -330,13 +332,17 @@ ctl_send(struct ctl_client *cl, json_t *msg)
 		error = -ENOBUFS;
 		goto out;
 	}
-	n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-	if (cl->outoff > 0) {
+	if ((n = json_dumpb(msg, NULL, 0, JSON_COMPACT)) == 0) {
+		error = -EINVAL;
+		goto out;
+	}
+	need = cl->outlen + n + 1;
+	if (need > cl->outcap && cl->outoff > 0) {
 		memmove(cl->out, cl->out + cl->outoff, cl->outlen - cl->outoff);
 		cl->outlen -= cl->outoff;
 		cl->outoff = 0;
+		need = cl->outlen + n + 1;
 	}
-	need = cl->outlen + n + 1;
 	if (need > cl->outcap) {
 		if ((p = realloc(cl->out, need + need / 2)) == NULL) {
 			error = -ENOMEM;

@@ -83,8 +83,8 @@ int	console_input(struct console *c, const uint8_t *buf, size_t len);
 
 /*
  * Call every watcher's ready function now (main thread), so that output
- * written so far can be pulled; control_final uses it before the exit
- * message.
+ * written so far can be pulled.  console_output arranges this through
+ * vm_defer; a caller that cannot wait for the loop calls it directly.
  */
 void	console_notify(struct console *c);
 

@@ -440,8 +440,11 @@ main(int argc, char **argv)
 		vm->initrd_fd = main_open_ro("initrd", def.initrd);
 	main_machine(vm);
 	if ((error = mem_setup(vm)) != 0)
-		fatalx(WORKER_EXIT_OSERR, "guest memory (%llu MiB): %s",
-		    (unsigned long long)def.memory_mib, strerror(-error));
+		fatalx(WORKER_EXIT_OSERR, "guest memory (%llu MiB%s): %s%s",
+		    (unsigned long long)def.memory_mib, def.hugepages ?
+		    " in 2 MiB huge pages" : "", strerror(-error),
+		    def.hugepages ? " (are enough huge pages reserved? see "
+		    "/proc/sys/vm/nr_hugepages)" : "");
 	main_devices(vm, &o);
 	if ((error = boot_load(vm, err, sizeof(err))) != 0)
 		fatalx(WORKER_EXIT_NOINPUT, "%s", err);

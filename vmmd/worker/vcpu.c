@@ -1,14 +1,14 @@
 /*
  * vcpu.c: the VM's run control.  One thread per vcpu runs the guest and
- * dispatches its exits to the buses; the main thread pauses, resumes,
- * resets and stops them, and ends the process when the VM is over.  Also
+ * dispatches its exits to the buses; the main thread pauses, resumes and
+ * stops them, and ends the process when the VM is over.  Also
  * here: interrupt lines, deferred calls to the main thread, the
  * virtio-mmio windows and the device list.
  *
- * Locking: vm->lock guards the run state (vm->state, reset_pending,
- * stop_pending, the exit fields, parked, vcpu->halted, the deferred
- * queue).  vcpu threads park on vm->cond while the VM is paused or being
- * reset; the main thread waits on the same condition for them to park.
+ * Locking: vm->lock guards the run state (vm->state, stop_pending, the
+ * exit fields, parked, vcpu->halted, the deferred queue).  vcpu threads
+ * park on vm->cond while the VM is paused; the main thread waits on the
+ * same condition for them to park.
  */
 
 #include <errno.h>
@@ -208,7 +208,7 @@ vcpu_handle_exit(struct vcpu *vcpu)
 }
 
 /*
- * Wait while the VM is paused, being reset, or this vcpu is halted.
+ * Wait while the VM is paused or this vcpu is halted.
  * Returns false once the VM has ended.  Called without the lock.
  */
 static bool
@@ -219,7 +219,7 @@ vcpu_wait_runnable(struct vcpu *vcpu)
 
 	pthread_mutex_lock(&vm->lock);
 	while (vm->state != VM_STATE_EXITED && (vm->state == VM_STATE_PAUSED ||
-	    vm->reset_pending || vcpu->halted)) {
+	    vcpu->halted)) {
 		atomic_store(&vcpu->state, vcpu->halted ? VCPU_STATE_HALTED :
 		    VCPU_STATE_PAUSED);
 		vm->parked++;
@@ -421,7 +421,6 @@ vm_pause(struct vm *vm)
 		return -EBUSY;
 	}
 	vm->state = VM_STATE_PAUSED;
-	vm->gen++;
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);
 	vm_wait_parked(vm);
@@ -437,80 +436,26 @@ vm_resume(struct vm *vm)
 		return -EBUSY;
 	}
 	vm->state = vm->stop_pending ? VM_STATE_STOPPING : VM_STATE_RUNNING;
-	vm->gen++;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 
-static void
-vm_device_reset_all(struct vm *vm)
-{
-	unsigned int i;
-
-	for (i = 0; i < vm->ndevs; i++) {
-		if (vm->devs[i].ops->reset != NULL)
-			vm->devs[i].ops->reset(vm->devs[i].dev);
-	}
-}
-
 /*
- * Main thread: the reset itself, with every vcpu parked.  Devices return
- * to their power-on state, the kernel is loaded again and the boot vcpu
- * starts over.
- */
-static void
-vm_do_reset(void *arg)
-{
-	struct vm *vm = arg;
-	char err[256];
-	unsigned int i;
-	int error;
-
-	vm_wait_parked(vm);
-	vm_device_reset_all(vm);
-	error = boot_load(vm, err, sizeof(err));
-	if (error == 0)
-		error = boot_setup_cpu(vm, &vm->vcpus[0]);
-	if (error != 0) {
-		vm_request_exit(vm, WORKER_EXIT_ERROR, 0, "reset failed: %s",
-		    err);
-		return;
-	}
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->nvcpus; i++)
-		vm->vcpus[i].halted = false;
-	vm->reset_pending = false;
-	vm->gen++;
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-	log_info("guest reset");
-}
-
-/*
- * An in-place reset needs every vcpu back in its power-on state.  With the
- * in-kernel irqchip that includes the LAPICs and the APs' wait-for-SIPI
- * state, which libnvmm's API cannot set: such a VM ends with "reboot" and
- * its supervisor starts it again.
+ * A reset ends this worker with "reboot", and its supervisor starts the VM
+ * again in a fresh one.  An in-place reset (devices reset, kernel loaded
+ * again, vcpu state set back) is not reliable on KVM: an IN or OUT that
+ * KVM emulated leaves a completion pending in the kernel, which the next
+ * KVM_RUN carries out over the registers the reset wrote (the guest then
+ * runs on in its old code), and on the nested KVM used for our tests the
+ * completion runs further guest code even with immediate_exit set.  With
+ * the in-kernel irqchip the LAPICs and the APs' wait-for-SIPI state
+ * cannot be reset through libnvmm's API either.
  */
 void
 vm_request_reset(struct vm *vm)
 {
-	if (vm_has_irqchip(vm)) {
-		vm_request_exit(vm, WORKER_EXIT_REBOOT, 0, "reset requested");
-		return;
-	}
-	pthread_mutex_lock(&vm->lock);
-	if (vm->state == VM_STATE_EXITED || vm->reset_pending) {
-		pthread_mutex_unlock(&vm->lock);
-		return;
-	}
-	vm->reset_pending = true;
-	pthread_mutex_unlock(&vm->lock);
-	vm_kick_all(vm);
-	if (vm_defer(vm, vm_do_reset, vm) != 0)
-		vm_request_exit(vm, WORKER_EXIT_OSERR, 0,
-		    "reset: out of memory");
+	vm_request_exit(vm, WORKER_EXIT_REBOOT, 0, "reset requested");
 }
 
 static void

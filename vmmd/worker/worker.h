@@ -195,8 +195,8 @@ void	vm_request_exit(struct vm *vm, enum worker_exit e, int code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
- * A reset request from the guest (i8042 pulse, triple fault handling) or
- * the control socket.  Any thread.
+ * A reset request (the control socket): the VM ends with "reboot" and its
+ * supervisor starts it again (vcpu.c says why not in place).  Any thread.
  */
 void	vm_request_reset(struct vm *vm);
 
@@ -322,8 +322,6 @@ struct vm {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum vm_state state;
-	unsigned int gen;		/* bumped by pause/resume/reset */
-	bool reset_pending;
 	bool stop_pending;		/* a graceful stop was asked for */
 	enum worker_exit exit;
 	int exit_code;
@@ -336,7 +334,7 @@ struct vm {
 	struct vm_deferred *deferred;	/* under lock */
 	unsigned int parked;		/* vcpu threads waiting, under lock */
 
-	/* Boot, kept for reset. */
+	/* Boot. */
 	struct boot_cpu boot;
 	int kernel_fd, initrd_fd;
 
