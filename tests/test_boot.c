@@ -1365,6 +1365,15 @@ t_common_state(const struct nvmm_x64_state *st)
 	assert_int_equal(st->segs[NVMM_X64_SEG_LDT].attrib.type, 2);
 }
 
+/* Set st over junk from b, and check what every mode has in common. */
+static void
+t_cpu_state(const struct boot_cpu *b, struct nvmm_x64_state *st)
+{
+	t_junk_state(st);
+	boot_cpu_state(b, st);
+	t_common_state(st);
+}
+
 static void
 test_cpu_state_long(void **state)
 {
@@ -1373,9 +1382,7 @@ test_cpu_state_long(void **state)
 	struct boot_cpu b = { VMDEF_MODE_LONG, 0x1000200, 0, 0x8000, 0, 0,
 	    0x7000 };
 
-	t_junk_state(&st);
-	boot_cpu_state(&b, &st);
-	t_common_state(&st);
+	t_cpu_state(&b, &st);
 	cs = &st.segs[NVMM_X64_SEG_CS];
 	ds = &st.segs[NVMM_X64_SEG_SS];
 	tr = &st.segs[NVMM_X64_SEG_TR];
@@ -1406,9 +1413,7 @@ test_cpu_state_protected(void **state)
 	struct boot_cpu b = { VMDEF_MODE_PROTECTED, 0x1024, 0, 0x8000,
 	    MB_BOOT_MAGIC, MB_INFO_GPA, 0 };
 
-	t_junk_state(&st);
-	boot_cpu_state(&b, &st);
-	t_common_state(&st);
+	t_cpu_state(&b, &st);
 	cs = &st.segs[NVMM_X64_SEG_CS];
 	ds = &st.segs[NVMM_X64_SEG_DS];
 	assert_true(cs->selector == 0x08 && cs->attrib.def == 1 &&
@@ -1434,9 +1439,7 @@ test_cpu_state_real(void **state)
 	struct boot_cpu b = { VMDEF_MODE_REAL, 0x0100, 0x1000, 0x8000, 0, 0,
 	    0 };
 
-	t_junk_state(&st);
-	boot_cpu_state(&b, &st);
-	t_common_state(&st);
+	t_cpu_state(&b, &st);
 	cs = &st.segs[NVMM_X64_SEG_CS];
 	ss = &st.segs[NVMM_X64_SEG_SS];
 	assert_true(cs->selector == 0x1000 && cs->base == 0x10000 &&
@@ -2403,17 +2406,6 @@ test_src_fd(void **state)
 /* ------------------------------------------------------------------------ */
 /* The real worker on KVM. */
 
-/* Skip (with the reason) when KVM or the worker binary is missing. */
-static void
-t_require_worker(void)
-{
-	vmtest_require_kvm();
-	if (access(WT_WORKER, X_OK) != 0) {
-		print_message("skipped: %s: %s\n", WT_WORKER, strerror(errno));
-		skip();
-	}
-}
-
 /*
  * Run the worker on the definition printed from fmt and check its exit
  * status and console output (exact) or, for a setup failure, that its
@@ -2447,7 +2439,7 @@ t_run(int status, const char *console, const char *logline,
 static void
 test_worker_multiboot(void **state)
 {
-	t_require_worker();
+	wt_require_worker();
 	t_run(T_DEBUG_EXIT_0,
 	    "multiboot eax=2badb002 flags=0000024d\n"
 	    "mem lower=00000280 upper=00003c00\n"
@@ -2469,7 +2461,7 @@ test_worker_multiboot_module(void **state)
 	const char *ipath;
 	char want[1024];
 
-	t_require_worker();
+	wt_require_worker();
 	ipath = t_file("module", "module-zero-data-0123456789", 27);
 	snprintf(want, sizeof(want),
 	    "multiboot eax=2badb002 flags=00000249\n"
@@ -2494,40 +2486,46 @@ test_worker_multiboot_module(void **state)
 	"\"load_address\": \"%s\", \"entry\": \"%s\", \"mode\": \"%s\"}, "\
 	"\"devices\": {\"debug_exit\": true}}"
 
-static void
-test_worker_raw_long(void **state)
-{
+/* A raw image run by the worker: where it loads, how it starts, its output. */
+struct t_raw_case {
+	const char *name;	/* the file's name; NULL: the guest at path */
+	const uint8_t *image;
+	size_t len;
 	const char *path;
+	const char *load, *entry, *mode;
+	int status;
+	const char *console;
+};
 
-	t_require_worker();
-	path = t_file("raw_long", t_guest_raw_long, sizeof(t_guest_raw_long));
-	t_run(T_DEBUG_EXIT_0, "long mode ok\n", NULL, T_RAW_DEF, path,
-	    "0x200000", "0x200000", "long");
-}
-
-static void
-test_worker_raw_protected(void **state)
-{
-	const char *path;
-
-	t_require_worker();
-	path = t_file("raw_prot", t_guest_raw_prot, sizeof(t_guest_raw_prot));
-	t_run(T_DEBUG_EXIT_0, "protected mode ok\n", NULL, T_RAW_DEF, path,
-	    "0x300000", "0x300000", "protected");
-}
-
-static void
-test_worker_raw_real(void **state)
-{
-	const char *path;
-
-	t_require_worker();
-	path = t_file("raw_real", t_guest_raw_real, sizeof(t_guest_raw_real));
-	t_run(T_DEBUG_EXIT_0, "real mode ok\n", NULL, T_RAW_DEF, path,
-	    "0x10000", "0x10100", "real");
+static const struct t_raw_case t_raw_cases[] = {
+	{ "raw_long", t_guest_raw_long, sizeof(t_guest_raw_long), NULL,
+	    "0x200000", "0x200000", "long", T_DEBUG_EXIT_0,
+	    "long mode ok\n" },
+	{ "raw_prot", t_guest_raw_prot, sizeof(t_guest_raw_prot), NULL,
+	    "0x300000", "0x300000", "protected", T_DEBUG_EXIT_0,
+	    "protected mode ok\n" },
+	{ "raw_real", t_guest_raw_real, sizeof(t_guest_raw_real), NULL,
+	    "0x10000", "0x10100", "real", T_DEBUG_EXIT_0, "real mode ok\n" },
 	/* The demo guest, linked at 0x1000 and run as 0000:1000: it halts. */
-	t_run(0, "Hello from a guest on libvmm (libnvmm API on KVM)\n", NULL,
-	    T_RAW_DEF, WT_GUEST("hello"), "0x1000", "0x1000", "real");
+	{ NULL, NULL, 0, WT_GUEST("hello"), "0x1000", "0x1000", "real", 0,
+	    "Hello from a guest on libvmm (libnvmm API on KVM)\n" },
+};
+
+static void
+test_worker_raw(void **state)
+{
+	const struct t_raw_case *c;
+	const char *path;
+	size_t i;
+
+	wt_require_worker();
+	for (i = 0; i < sizeof(t_raw_cases) / sizeof(t_raw_cases[0]); i++) {
+		c = &t_raw_cases[i];
+		path = c->name != NULL ? t_file(c->name, c->image, c->len) :
+		    c->path;
+		t_run(c->status, c->console, NULL, T_RAW_DEF, path, c->load,
+		    c->entry, c->mode);
+	}
 }
 
 static void
@@ -2536,7 +2534,7 @@ test_worker_bzimage(void **state)
 	static uint8_t bz[T_BZ_CAP];
 	const char *kpath, *ipath, *disk;
 
-	t_require_worker();
+	wt_require_worker();
 	kpath = t_file("bzimage", bz, t_bz(bz, t_guest_bz64,
 	    sizeof(t_guest_bz64)));
 	ipath = t_file("initrd", "initrd-bytes!", 13);
@@ -2566,7 +2564,7 @@ test_worker_refused(void **state)
 	char line[512];
 	size_t len;
 
-	t_require_worker();
+	wt_require_worker();
 	path = t_file("raw_low", t_guest_raw_long, sizeof(t_guest_raw_long));
 	snprintf(line, sizeof(line), "kernel %s: the image [0x9000, 0x%zx) "
 	    "overlaps the boot page tables [0x9000, 0xf000)\n", path,
@@ -2649,7 +2647,7 @@ test_worker_reset_sandboxed(void **state)
 	char json[1024], sock[256], vmdir[128];
 	struct wt_proc p;
 
-	t_require_worker();
+	wt_require_worker();
 	kpath = t_file("raw_reset", t_guest_raw_reset,
 	    sizeof(t_guest_raw_reset));
 	snprintf(json, sizeof(json), "{\"name\": \"reset\", \"uuid\": \"%s\", "
@@ -2732,9 +2730,7 @@ main(void)
 		cmocka_unit_test(test_src_fd),
 		cmocka_unit_test(test_worker_multiboot),
 		cmocka_unit_test(test_worker_multiboot_module),
-		cmocka_unit_test(test_worker_raw_long),
-		cmocka_unit_test(test_worker_raw_protected),
-		cmocka_unit_test(test_worker_raw_real),
+		cmocka_unit_test(test_worker_raw),
 		cmocka_unit_test(test_worker_bzimage),
 		cmocka_unit_test(test_worker_refused),
 		cmocka_unit_test(test_worker_reset_sandboxed),

@@ -485,7 +485,7 @@ ct_start(const char *guest, size_t scrollback)
 {
 	struct ct_vm *v;
 
-	vmtest_require_kvm();
+	wt_require_worker();
 	v = ct_vm_new();
 	wt_spawn(&v->p, ct_def(guest, scrollback), NULL);
 	wt_sock_path(&v->p, CT_UUID, v->sock, sizeof(v->sock));
@@ -2067,7 +2067,7 @@ test_worker_survives_parent(void **state)
 	FILE *f;
 
 	(void)state;
-	vmtest_require_kvm();
+	wt_require_worker();
 	v = ct_vm_new();
 	snprintf(v->p.dir, sizeof(v->p.dir), "/tmp/vmmwt.XXXXXX");
 	assert_non_null(mkdtemp(v->p.dir));

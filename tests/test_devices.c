@@ -71,6 +71,17 @@ env_setup(void **state)
 	return 0;
 }
 
+/*
+ * For a test that loops over cases: a fresh environment in *st, freed by
+ * env_teardown(st).
+ */
+static struct env *
+env_new(void **st)
+{
+	assert_int_equal(env_setup(st), 0);
+	return *st;
+}
+
 static void
 close_handle(uv_handle_t *h, void *arg)
 {
@@ -692,8 +703,7 @@ test_i8042_reset_line(void **state)
 		void *st;
 		struct env *e;
 
-		assert_int_equal(env_setup(&st), 0);
-		e = st;
+		e = env_new(&st);
 		kbd_env(e);
 		outb(e, KBD_CMD, t[i].cmd);
 		if (t[i].data >= 0)
@@ -749,8 +759,7 @@ test_i8042_port_b_in_kernel_pit(void **state)
 		struct env *e;
 		uint8_t v = 0;
 
-		assert_int_equal(env_setup(&st), 0);
-		e = st;
+		e = env_new(&st);
 		e->def.irqchip = t[i].irqchip;
 		e->def.pit = t[i].pit;
 		kbd_env(e);
@@ -881,8 +890,7 @@ test_rtc_12h_hours(void **state)
 		void *st;
 		struct env *e;
 
-		assert_int_equal(env_setup(&st), 0);
-		e = st;
+		e = env_new(&st);
 		rtc_env(e, 2000, 1, 1, t[i].hour, 0, 0, 0);
 		cmos_set(e, 0x0B, 0x00);
 		assert_int_equal(cmos_get(e, 4), t[i].bcd12);
@@ -918,6 +926,17 @@ test_rtc_running_and_uip(void **state)
 	EXPECT_TIME(e, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x25, 0x20);
 }
 
+/* Stop the clock (SET; BCD, 24 hours) and write set[] to time_regs[]. */
+static void
+rtc_write_time(struct env *e, const uint8_t set[8])
+{
+	size_t i;
+
+	cmos_set(e, 0x0B, 0x82);
+	for (i = 0; i < sizeof(time_regs); i++)
+		cmos_set(e, time_regs[i], set[i]);
+}
+
 /*
  * Setting the time with SET: frozen while SET is on, then running from
  * what was written: 2099-12-31 23:59:58 becomes 2100-01-01 (a Friday,
@@ -929,12 +948,9 @@ test_rtc_set_time(void **state)
 	struct env *e = *state;
 	static const uint8_t set[] = { 0x58, 0x59, 0x23, 0x01, 0x31, 0x12,
 	    0x99, 0x20 };
-	size_t i;
 
 	rtc_env(e, 2024, 2, 29, 13, 45, 56, 0);
-	cmos_set(e, 0x0B, 0x82);
-	for (i = 0; i < sizeof(set); i++)
-		cmos_set(e, time_regs[i], set[i]);
+	rtc_write_time(e, set);
 	advance(e, 5 * NS);
 	EXPECT_TIME(e, 0x58, 0x59, 0x23, 0x01, 0x31, 0x12, 0x99, 0x20);
 	assert_int_equal(cmos_get(e, 0x0A), 0x26);	/* no UIP under SET */
@@ -960,12 +976,9 @@ test_rtc_bad_values(void **state)
 	struct env *e = *state;
 	static const uint8_t set[] = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
 	    0xFF, 0xFF };
-	size_t i;
 
 	rtc_env(e, 2024, 2, 29, 13, 45, 56, 0);
-	cmos_set(e, 0x0B, 0x82);
-	for (i = 0; i < sizeof(set); i++)
-		cmos_set(e, time_regs[i], set[i]);
+	rtc_write_time(e, set);
 	cmos_set(e, 0x0B, 0x02);
 	/* 9999-12-31 23:59:59 (BCD 0xFF decodes as 165, clamped). */
 	EXPECT_TIME(e, 0x59, 0x59, 0x23, 0x06, 0x31, 0x12, 0x99, 0x99);
@@ -1127,8 +1140,7 @@ test_rtc_cmos_memory(void **state)
 		void *st;
 		struct env *e;
 
-		assert_int_equal(env_setup(&st), 0);
-		e = st;
+		e = env_new(&st);
 		e->def.memory_mib = t[i].mib;
 		e->def.vcpus = t[i].vcpus;
 		assert_int_equal(rtc_create(&e->vm), 0);
@@ -1192,57 +1204,53 @@ test_debug_exit_unit(void **state)
 /* ------------------------------------------------------------------------ */
 /* The real worker on KVM. */
 
-static void
-require_worker(void)
-{
-	vmtest_require_kvm();
-	if (access(WT_WORKER, X_OK) != 0) {
-		print_message("[  SKIPPED ] %s not built\n", WT_WORKER);
-		skip();
-	}
-}
-
-#define WT_CHECK(p, cond) do {						\
-	if (!(cond))							\
-		fail_msg("%s\n--- console:\n%s\n--- log:\n%s", #cond,	\
-		    (p)->console ? (p)->console : "",			\
-		    (p)->log ? (p)->log : "");				\
-} while (0)
-
 #define DEF_RAW(name, guest, extra)					\
 	"{\"name\": \"" name "\", \"memory\": {\"size_mib\": 64}, "	\
 	"\"devices\": {\"debug_exit\": true}, " extra			\
 	"\"os\": {\"loader\": \"raw\", \"kernel\": \"" WT_GUEST(guest)	\
 	"\", \"load_address\": 4096}}"
 
+/* Guests whose exit status, console and log line are all they tell. */
+struct guest_case {
+	const char *def;
+	int status;
+	const char *console;	/* exact; NULL: not checked */
+	const char *logline;	/* in the log; NULL: not checked */
+};
+
+static const struct guest_case guest_cases[] = {
+	{ DEF_RAW("uart", "dev_uart", ""), WORKER_DEBUG_EXIT_BASE,
+	    "dev_uart: hello\nloop: L lsr 61 iir c1\n", NULL },
+	/* THRE interrupts on IRQ 4 (OUT2 set) through the in-kernel PIC. */
+	{ DEF_RAW("uartirq", "dev_uart_irq",
+	    "\"features\": {\"irqchip\": true}, "), WORKER_DEBUG_EXIT_BASE,
+	    "THRE-driven output\nuart irq: 14 iir c2\n", NULL },
+	/* Writing 74 to 0x501: status 32 + (74 & 31) = 42. */
+	{ DEF_RAW("dbgexit", "dev_exit", ""), 42, NULL,
+	    "dbgexit: debug-exit (status 42): debug exit 74\n" },
+	{ DEF_RAW("kbdreset", "dev_reset", ""), 10, "selftest 55\n",
+	    "kbdreset: reboot (status 10): guest reset through the i8042\n" },
+};
+
 static void
-test_guest_uart(void **state)
+test_guest_runs(void **state)
 {
+	const struct guest_case *c;
 	struct wt_proc p;
+	size_t i;
 
 	(void)state;
-	require_worker();
-	wt_run(&p, DEF_RAW("uart", "dev_uart", ""), WT_TIMEOUT);
-	WT_CHECK(&p, p.status == WORKER_DEBUG_EXIT_BASE);
-	WT_CHECK(&p, strcmp(p.console,
-	    "dev_uart: hello\nloop: L lsr 61 iir c1\n") == 0);
-	wt_cleanup(&p);
-}
-
-/* THRE interrupts on IRQ 4, gated by OUT2, through the in-kernel PIC. */
-static void
-test_guest_uart_irq(void **state)
-{
-	struct wt_proc p;
-
-	(void)state;
-	require_worker();
-	wt_run(&p, DEF_RAW("uartirq", "dev_uart_irq",
-	    "\"features\": {\"irqchip\": true}, "), WT_TIMEOUT);
-	WT_CHECK(&p, p.status == WORKER_DEBUG_EXIT_BASE);
-	WT_CHECK(&p, strcmp(p.console,
-	    "THRE-driven output\nuart irq: 14 iir c2\n") == 0);
-	wt_cleanup(&p);
+	wt_require_worker();
+	for (i = 0; i < sizeof(guest_cases) / sizeof(guest_cases[0]); i++) {
+		c = &guest_cases[i];
+		wt_run(&p, c->def, WT_TIMEOUT);
+		WT_CHECK(&p, p.status == c->status);
+		WT_CHECK(&p, c->console == NULL ||
+		    strcmp(p.console, c->console) == 0);
+		WT_CHECK(&p, c->logline == NULL ||
+		    strstr(p.log, c->logline) != NULL);
+		wt_cleanup(&p);
+	}
 }
 
 /* "rtc: CCYY-MM-DD hh:mm:ss\n" as seconds since the epoch, or -1. */
@@ -1270,7 +1278,7 @@ test_guest_rtc_read(void **state)
 	int64_t before, after, t;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	before = (int64_t)time(NULL);
 	wt_run(&p, DEF_RAW("rtc", "dev_rtc", ""), WT_TIMEOUT);
 	after = (int64_t)time(NULL);
@@ -1280,36 +1288,6 @@ test_guest_rtc_read(void **state)
 	WT_CHECK(&p, t >= before - 2 && t <= after + 2);
 	WT_CHECK(&p, strcmp(p.console + 25,
 	    "rtc: D=80 B=02 mem16=0300\n") == 0);
-	wt_cleanup(&p);
-}
-
-/* Writing 74 to 0x501: status 32 + (74 & 31) = 42. */
-static void
-test_guest_debug_exit(void **state)
-{
-	struct wt_proc p;
-
-	(void)state;
-	require_worker();
-	wt_run(&p, DEF_RAW("dbgexit", "dev_exit", ""), WT_TIMEOUT);
-	WT_CHECK(&p, p.status == 42);
-	WT_CHECK(&p, strstr(p.log, "dbgexit: debug-exit (status 42): "
-	    "debug exit 74\n") != NULL);
-	wt_cleanup(&p);
-}
-
-static void
-test_guest_i8042_reset(void **state)
-{
-	struct wt_proc p;
-
-	(void)state;
-	require_worker();
-	wt_run(&p, DEF_RAW("kbdreset", "dev_reset", ""), WT_TIMEOUT);
-	WT_CHECK(&p, p.status == 10);
-	WT_CHECK(&p, strcmp(p.console, "selftest 55\n") == 0);
-	WT_CHECK(&p, strstr(p.log, "kbdreset: reboot (status 10): guest "
-	    "reset through the i8042\n") != NULL);
 	wt_cleanup(&p);
 }
 
@@ -1396,7 +1374,7 @@ test_guest_cad_control_socket(void **state)
 	int fd;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn(&p, CAD_DEF, NULL);
 	WT_CHECK(&p, wt_console_wait(&p, "cad: ready\n", WT_TIMEOUT));
 	fd = ctl_connect(&p, CAD_UUID);
@@ -1428,7 +1406,7 @@ test_guest_uart_rx_irq(void **state)
 	int fd;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn(&p, DEF_RAW("uartrx", "dev_uart_rx",
 	    "\"uuid\": \"" RX_UUID "\", \"features\": {\"irqchip\": true}, "),
 	    NULL);
@@ -1459,7 +1437,7 @@ test_guest_cad_sigterm(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn(&p, CAD_DEF, NULL);
 	WT_CHECK(&p, wt_console_wait(&p, "cad: ready\n", WT_TIMEOUT));
 	assert_int_equal(kill(p.pid, SIGTERM), 0);
@@ -1481,7 +1459,7 @@ test_guest_rtc_periodic_irq(void **state)
 	double secs;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	wt_run(&p, DEF_RAW("rtcirq", "dev_rtc_irq",
 	    "\"features\": {\"irqchip\": true}, "), WT_TIMEOUT);
@@ -1527,12 +1505,9 @@ main(void)
 		cmocka_unit_test(test_rtc_cmos_memory),
 		T(test_rtc_device_reset),
 		T(test_debug_exit_unit),
-		cmocka_unit_test(test_guest_uart),
-		cmocka_unit_test(test_guest_uart_irq),
+		cmocka_unit_test(test_guest_runs),
 		cmocka_unit_test(test_guest_uart_rx_irq),
 		cmocka_unit_test(test_guest_rtc_read),
-		cmocka_unit_test(test_guest_debug_exit),
-		cmocka_unit_test(test_guest_i8042_reset),
 		cmocka_unit_test(test_guest_cad_control_socket),
 		cmocka_unit_test(test_guest_cad_sigterm),
 		cmocka_unit_test(test_guest_rtc_periodic_irq),

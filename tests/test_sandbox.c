@@ -1060,18 +1060,6 @@ sb_worker_uid(void)
 	return sb_is_root() ? SB_NOBODY : -1;
 }
 
-static void
-sb_require_kvm(void)
-{
-	int fd;
-
-	if ((fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) == -1) {
-		print_message("  (/dev/kvm: %s)\n", strerror(errno));
-		skip();
-	}
-	close(fd);
-}
-
 /*
  * A raw real-mode definition for guest NAME loaded at 0x1000, with the
  * in-kernel irqchip and PIT if asked.
@@ -1186,7 +1174,7 @@ test_worker_guest_runs(void **state)
 	size_t i;
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	for (i = 0; i < sizeof(sb_guest_cases) / sizeof(sb_guest_cases[0]);
 	    i++) {
 		t = &sb_guest_cases[i];
@@ -1237,7 +1225,7 @@ test_worker_confined(void **state)
 	DIR *d;
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	sb_worker_start(w, "sb_wait", false, sb_worker_user());
 	sb_worker_until_waiting(w);
 	sb_expect_confined(w->p.pid, 0, sb_worker_uid(), SB_NOBODY);
@@ -1297,7 +1285,7 @@ test_worker_control(void **state)
 	int fd;
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	sb_worker_start(w, "sb_wait", false, sb_worker_user());
 	sb_worker_until_waiting(w);
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path),
@@ -1333,7 +1321,7 @@ test_worker_bad_user(void **state)
 	struct sb_worker *w = sb_worker_new();
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	sb_worker_start(w, "sb_hello", false, "no-such-vmm-user");
 	sb_worker_wait(w);
 	assert_int_equal(w->p.status, worker_exit_status(WORKER_EXIT_OSERR));
@@ -1407,7 +1395,7 @@ test_worker_forbidden_kills(void **state)
 	struct sb_worker *w = sb_worker_new();
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	sb_worker_start(w, "sb_wait", false, sb_worker_user());
 	sb_worker_until_waiting(w);
 	if (!sb_trace_substitute(w->p.pid, SYS_openat)) {
@@ -1428,7 +1416,7 @@ test_worker_traced_untouched_survives(void **state)
 	struct sb_worker *w = sb_worker_new();
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	sb_worker_start(w, "sb_wait", false, sb_worker_user());
 	sb_worker_until_waiting(w);
 	if (!sb_trace_substitute(w->p.pid, -1)) {
@@ -1452,7 +1440,7 @@ test_worker_hook_forbidden(void **state)
 	struct sb_worker *w = sb_worker_new();
 
 	(void)state;
-	sb_require_kvm();
+	wt_require_worker();
 	setenv("VMM_WORKER_TEST_FORBIDDEN", "openat", 1);
 	sb_worker_start(w, "sb_hello", false, sb_worker_user());
 	unsetenv("VMM_WORKER_TEST_FORBIDDEN");

@@ -1698,24 +1698,6 @@ test_net_receive_malformed(void **state)
 #define WT_TIMEOUT	30000
 #define WT_UUID		"5e0c6a7e-8d7c-4b1e-9f3a-2b4c6d8e0f1a"
 
-static void
-require_worker(void)
-{
-	vmtest_require_kvm();
-	if (access(WT_WORKER, X_OK) != 0) {
-		print_message("[  SKIPPED ] %s not built\n", WT_WORKER);
-		skip();
-	}
-}
-
-/* Fail with the worker's console and log when cond is false. */
-#define WT_CHECK(p, cond) do {						\
-	if (!(cond))							\
-		fail_msg("%s\n--- console:\n%s\n--- log:\n%s", #cond,	\
-		    (p)->console ? (p)->console : "",			\
-		    (p)->log ? (p)->log : "");				\
-} while (0)
-
 /* A raw long-mode guest definition with the given devices (JSON). */
 static void
 guest_def(char *buf, size_t len, const char *name, const char *guest,
@@ -1737,7 +1719,7 @@ run_blk_guest(bool ro)
 	unsigned int j;
 	int fd;
 
-	require_worker();
+	wt_require_worker();
 	ut_make_image(img, sizeof(img), UT_SECTORS);
 	snprintf(devs, sizeof(devs), "\"disks\": [{\"path\": \"%s\", "
 	    "\"readonly\": %s, \"serial\": \"vmm-test-serial-01\"}]", img,
@@ -1798,7 +1780,7 @@ test_worker_rng(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	guest_def(json, sizeof(json), "vrng", WT_GUEST("vio_rng"),
 	    "\"rng\": true");
 	wt_run(&p, json, WT_TIMEOUT);
@@ -1823,7 +1805,7 @@ test_worker_irq(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	snprintf(json, sizeof(json), "{\"name\": \"virq\", "
 	    "\"memory\": {\"size_mib\": 4}, \"features\": {\"irqchip\": "
 	    "true}, \"os\": {\"loader\": \"raw\", \"kernel\": \"%s\", "
@@ -1928,7 +1910,7 @@ test_worker_bad_blk(void **state)
 	int fd;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	ut_make_image(img, sizeof(img), UT_SECTORS);
 	snprintf(devs, sizeof(devs), "\"disks\": [{\"path\": \"%s\"}]", img);
 	guest_def(json, sizeof(json), "badblk", WT_GUEST("vio_bad_blk"), devs);
@@ -1951,7 +1933,7 @@ test_worker_bad_rng(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	guest_def(json, sizeof(json), "badrng", WT_GUEST("vio_bad_rng"),
 	    "\"rng\": true");
 	wt_spawn(&p, json, NULL);
@@ -1975,7 +1957,7 @@ test_worker_bad_net(void **state)
 	int sv[2];
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	/* The worker's end is inherited (no CLOEXEC), ours is not. */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
 	fcntl(sv[1], F_SETFD, FD_CLOEXEC);

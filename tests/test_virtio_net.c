@@ -137,19 +137,9 @@ nt_setup(void **state)
 }
 
 static void
-require_worker(void)
-{
-	vmtest_require_kvm();
-	if (access(WT_WORKER, X_OK) != 0) {
-		print_message("[  SKIPPED ] %s not built\n", WT_WORKER);
-		skip();
-	}
-}
-
-static void
 require_tap(void)
 {
-	require_worker();
+	wt_require_worker();
 	if (nt_no_tap != NULL) {
 		print_message("[  SKIPPED ] %s\n", nt_no_tap);
 		skip();
@@ -230,14 +220,6 @@ nt_send(struct nt_wire *w, const uint8_t *f, size_t len)
 	assert_int_equal(sendto(w->fd, f, len, 0, (struct sockaddr *)&sll,
 	    sizeof(sll)), (ssize_t)len);
 }
-
-/* Fail with the worker's console and log when cond is false. */
-#define WT_CHECK(p, cond) do {						\
-	if (!(cond))							\
-		fail_msg("%s\n--- console:\n%s\n--- log:\n%s", #cond,	\
-		    (p)->console ? (p)->console : "",			\
-		    (p)->log ? (p)->log : "");				\
-} while (0)
 
 /*
  * Run vio_net with the interface JSON and extra arguments (which include
@@ -360,7 +342,7 @@ test_socketpair(void **state)
 	int sv[2];
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
 	fcntl(sv[1], F_SETFD, FD_CLOEXEC);
 	w.fd = sv[1];

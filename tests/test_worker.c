@@ -173,30 +173,12 @@ test_mem_bounds(void **state)
 /* The real worker. */
 
 static void
-require_worker(void)
-{
-	vmtest_require_kvm();
-	if (access(WT_WORKER, X_OK) != 0) {
-		print_message("[  SKIPPED ] %s not built\n", WT_WORKER);
-		skip();
-	}
-}
-
-/* Fail with the worker's console and log when cond is false. */
-#define WT_CHECK(p, cond) do {						\
-	if (!(cond))							\
-		fail_msg("%s\n--- console:\n%s\n--- log:\n%s", #cond,	\
-		    (p)->console ? (p)->console : "",			\
-		    (p)->log ? (p)->log : "");				\
-} while (0)
-
-static void
 test_usage_errors(void **state)
 {
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn_argv(&p, "{}", (const char *const []){ "w", NULL });
 	assert_int_equal(wt_wait(&p, WT_TIMEOUT), 0);
 	WT_CHECK(&p, p.status == 64);
@@ -225,7 +207,7 @@ test_bad_definition(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_run(&p, "{\"name\": \"../x\", \"memory\": {\"size_mib\": 0}}",
 	    WT_TIMEOUT);
 	WT_CHECK(&p, p.status == 65);
@@ -247,7 +229,7 @@ test_unusable_kernel(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_run(&p, "{\"name\": \"k\", \"os\": {\"loader\": \"raw\", "
 	    "\"kernel\": \"/nonexistent/k.bin\", \"load_address\": 4096}}",
 	    WT_TIMEOUT);
@@ -270,7 +252,7 @@ test_hello_real_mode(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_run(&p, "{\"name\": \"hello\", \"memory\": {\"size_mib\": 2}, "
 	    "\"os\": {\"loader\": \"raw\", \"kernel\": \"" WT_GUEST("hello")
 	    "\", \"load_address\": \"0x1000\", \"mode\": \"real\"}}",
@@ -289,7 +271,7 @@ test_triple_fault(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_run(&p, "{\"name\": \"tf\", \"memory\": {\"size_mib\": 4}, "
 	    "\"os\": {\"loader\": \"raw\", \"kernel\": \"" WT_GUEST("wk_triple")
 	    "\", \"load_address\": 4096}}", WT_TIMEOUT);
@@ -311,7 +293,7 @@ test_smp_aps_start(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_run(&p, "{\"name\": \"smp\", \"memory\": {\"size_mib\": 4}, "
 	    "\"vcpu\": {\"count\": 4, \"topology\": {\"sockets\": 1, "
 	    "\"cores\": 2, \"threads\": 2}}, \"features\": {\"irqchip\": true},"
@@ -335,7 +317,7 @@ test_sigterm_forced_after_timeout(void **state)
 	double secs;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn(&p, "{\"name\": \"spin\", \"memory\": {\"size_mib\": 4}, "
 	    "\"shutdown_timeout\": 1, "
 	    "\"os\": {\"loader\": \"raw\", \"kernel\": \"" WT_GUEST("wk_spin")
@@ -362,7 +344,7 @@ test_sigterm_twice_forces(void **state)
 	struct wt_proc p;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	wt_spawn(&p, "{\"name\": \"spin\", \"memory\": {\"size_mib\": 4}, "
 	    "\"shutdown_timeout\": 600, "
 	    "\"os\": {\"loader\": \"raw\", \"kernel\": \"" WT_GUEST("wk_spin")
@@ -396,7 +378,7 @@ test_hugepages(void **state)
 	FILE *f;
 
 	(void)state;
-	require_worker();
+	wt_require_worker();
 	if ((f = fopen(knob, "r+")) == NULL) {
 		print_message("[  SKIPPED ] %s: cannot open for writing\n",
 		    knob);

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "vmtest.h"
 #include "workertest.h"
 
 static int64_t
@@ -292,4 +293,14 @@ wt_sock_path(const struct wt_proc *p, const char *uuid, char *buf,
     size_t len)
 {
 	snprintf(buf, len, "%s/vm/%s.sock", p->dir, uuid);
+}
+
+void
+wt_require_worker(void)
+{
+	vmtest_require_kvm();
+	if (access(WT_WORKER, X_OK) != 0) {
+		print_message("skipped: %s: %s\n", WT_WORKER, strerror(errno));
+		skip();
+	}
 }

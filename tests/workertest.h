@@ -69,6 +69,20 @@ void	wt_cleanup(struct wt_proc *p);
 /* Spawn, wait (failing the test on timeout) and return the status. */
 int	wt_run(struct wt_proc *p, const char *json, unsigned int timeout_ms);
 
+/*
+ * Skip the current test with the reason printed unless /dev/kvm is usable
+ * (vmtest_require_kvm) and the worker binary WT_WORKER has been built.
+ */
+void	wt_require_worker(void);
+
+/* Fail the test with p's console and log when cond is false. */
+#define WT_CHECK(p, cond) do {						\
+	if (!(cond))							\
+		fail_msg("%s\n--- console:\n%s\n--- log:\n%s", #cond,	\
+		    (p)->console ? (p)->console : "",			\
+		    (p)->log ? (p)->log : "");				\
+} while (0)
+
 /* The control socket path of a uuid under p's run directory. */
 void	wt_sock_path(const struct wt_proc *p, const char *uuid, char *buf,
 	    size_t len);

@@ -6,12 +6,11 @@
  * of Ctrl-Alt-Del) it prints them, "cad: 1d 38 e0 53 e0 d3 b8 9d\n"
  * expected, and ends through the debug-exit port with 0.
  */
-	.set	COM1, 0x3f8
-	.set	DEBUG_EXIT, 0x501
+#define DEV_GUEST
+#include "dev_lib.S"
+
 	.set	NBYTES, 8
 
-	.code64
-	.text
 	.globl	_start
 _start:
 	leaq	ready(%rip), %rsi
@@ -41,38 +40,8 @@ _start:
 	movb	$'\n', %al
 	call	putc
 
-	movw	$DEBUG_EXIT, %dx
 	xorb	%al, %al
-	outb	%al, %dx
-3:	cli
-	hlt
-	jmp	3b
-
-puts:
-	lodsb
-	testb	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
-
-putc:
-	movw	$COM1, %dx
-	outb	%al, %dx
-	ret
-
-puthex:
-	pushq	%rax
-	shrb	$4, %al
-	call	putnib
-	popq	%rax
-putnib:
-	andb	$0x0f, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	putc
-	addb	$'a' - '9' - 1, %al
-	jmp	putc
+	jmp	dev_exit
 
 ready:	.asciz	"cad: ready\n"
 cad:	.asciz	"cad:"

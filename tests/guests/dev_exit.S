@@ -3,11 +3,10 @@
  * 74 to port 0x501: the worker ends with status 32 + (74 & 31) = 42 and
  * logs "debug exit 74" (tests/test_devices.c).
  */
-	.code64
-	.text
+#define DEV_GUEST
+#include "dev_lib.S"
+
 	.globl	_start
 _start:
-	movw	$0x501, %dx
 	movb	$74, %al
-	outb	%al, %dx
-1:	jmp	1b
+	jmp	dev_exit

@@ -6,10 +6,9 @@
  * 0xFE: the worker ends with status 10, "reboot".  Spins afterwards: a
  * worker that ignored the command would be killed by the test's timeout.
  */
-	.set	COM1, 0x3f8
+#define DEV_GUEST
+#include "dev_lib.S"
 
-	.code64
-	.text
 	.globl	_start
 _start:
 	movb	$0xaa, %al
@@ -20,33 +19,15 @@ _start:
 	inb	$0x60, %al
 	movb	%al, %bl
 
-	movw	$COM1, %dx
 	leaq	msg(%rip), %rsi
-2:	lodsb
-	testb	%al, %al
-	jz	3f
-	outb	%al, %dx
-	jmp	2b
-3:	movb	%bl, %al
-	shrb	$4, %al
-	call	putnib
+	call	puts
 	movb	%bl, %al
-	call	putnib
+	call	puthex
 	movb	$'\n', %al
-	outb	%al, %dx
+	call	putc
 
 	movb	$0xfe, %al
 	outb	%al, $0x64
-4:	jmp	4b
-
-/* AL's low nibble as a hex digit to COM1 (DX). */
-putnib:
-	andb	$0x0f, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	1f
-	addb	$'a' - '9' - 1, %al
-1:	outb	%al, %dx
-	ret
+2:	jmp	2b
 
 msg:	.asciz	"selftest "

@@ -9,11 +9,9 @@
  *	"rtc: D=80 B=02 mem16=XXXX\n"
  * and ends through the debug-exit port with 0 (tests/test_devices.c).
  */
-	.set	COM1, 0x3f8
-	.set	DEBUG_EXIT, 0x501
+#define DEV_GUEST
+#include "dev_lib.S"
 
-	.code64
-	.text
 	.globl	_start
 _start:
 again:
@@ -72,12 +70,8 @@ again:
 	movb	$'\n', %al
 	call	putc
 
-	movw	$DEBUG_EXIT, %dx
 	xorb	%al, %al
-	outb	%al, %dx
-4:	cli
-	hlt
-	jmp	4b
+	jmp	dev_exit
 
 /* AL = CMOS register BL. */
 rtc_read:
@@ -85,32 +79,6 @@ rtc_read:
 	outb	%al, $0x70
 	inb	$0x71, %al
 	ret
-
-puts:
-	lodsb
-	testb	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
-
-putc:
-	movw	$COM1, %dx
-	outb	%al, %dx
-	ret
-
-puthex:
-	pushq	%rax
-	shrb	$4, %al
-	call	putnib
-	popq	%rax
-putnib:
-	andb	$0x0f, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	putc
-	addb	$'a' - '9' - 1, %al
-	jmp	putc
 
 /* Century, year, month, day, hours, minutes, seconds; 0xff ends. */
 order:	.byte	0x32, 0x09, 0x08, 0x07, 0x04, 0x02, 0x00, 0xff

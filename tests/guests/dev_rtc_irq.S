@@ -12,51 +12,16 @@
  * count (status 32 + 8).  Any other PIC vector prints "rtc irq: vector XX\n"
  * and ends with 31.
  */
-	.set	COM1, 0x3f8
-	.set	DEBUG_EXIT, 0x501
-	.set	CODE64, 0x10		/* the loader's 64-bit code selector */
-	.set	BASE, 0x1000		/* where the image runs */
+#define DEV_GUEST
+#include "dev_lib.S"
+
 	.set	NIRQ, 8
 
-	/* A 64-bit interrupt gate to handler h, present, DPL 0. */
-	.macro	gate h
-	.word	(\h - _start + BASE) & 0xffff
-	.word	CODE64
-	.word	0x8e00
-	.word	((\h - _start + BASE) >> 16) & 0xffff
-	.long	0
-	.long	0
-	.endm
-
-	.code64
-	.text
 	.globl	_start
 _start:
 	lidt	idtr(%rip)
-
-	/* Master PIC: vectors 0x20-0x27, slave on IRQ 2. */
-	movb	$0x11, %al
-	outb	%al, $0x20
-	movb	$0x20, %al
-	outb	%al, $0x21
-	movb	$0x04, %al
-	outb	%al, $0x21
-	movb	$0x01, %al
-	outb	%al, $0x21
-	/* Slave PIC: vectors 0x28-0x2F, cascade identity 2. */
-	movb	$0x11, %al
-	outb	%al, $0xa0
-	movb	$0x28, %al
-	outb	%al, $0xa1
-	movb	$0x02, %al
-	outb	%al, $0xa1
-	movb	$0x01, %al
-	outb	%al, $0xa1
-	/* Masks: IRQ 2 on the master, IRQ 8 on the slave. */
-	movb	$0xfb, %al
-	outb	%al, $0x21
-	movb	$0xfe, %al
-	outb	%al, $0xa1
+	/* Only IRQ 8 on the slave, and the cascade (IRQ 2) on the master. */
+	DEV_PIC_INIT 0xfb, 0xfe
 
 	/* RTC: 64 Hz (rate 10), clear old flags, then PIE. */
 	movb	$0x0a, %al
@@ -104,7 +69,7 @@ _start:
 	movb	$'\n', %al
 	call	putc
 	movl	count(%rip), %eax
-	jmp	exit
+	jmp	dev_exit
 
 irq8:
 	pushq	%rax
@@ -119,83 +84,10 @@ irq8:
 	popq	%rax
 	iretq
 
-	/* Any other PIC vector: say which (from the stub) and end. */
-	.irp	v, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, \
-		0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f
-stray\v:
-	movb	$\v, %bl
-	jmp	stray
-	.endr
-stray:
-	leaq	msg(%rip), %rsi
-	call	puts
-	leaq	vmsg(%rip), %rsi
-	call	puts
-	movb	%bl, %al
-	call	puthex
-	movb	$'\n', %al
-	call	putc
-	movb	$31, %al
-exit:
-	movw	$DEBUG_EXIT, %dx
-	outb	%al, %dx
-2:	cli
-	hlt
-	jmp	2b
-
-puts:
-	lodsb
-	testb	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
-
-putc:
-	movw	$COM1, %dx
-	outb	%al, %dx
-	ret
-
-puthex:
-	pushq	%rax
-	shrb	$4, %al
-	call	putnib
-	popq	%rax
-putnib:
-	andb	$0x0f, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	putc
-	addb	$'a' - '9' - 1, %al
-	jmp	putc
-
 msg:	.asciz	"rtc irq: "
 cmsg:	.asciz	" c="
-vmsg:	.asciz	"vector "
 	.balign	4
 count:	.long	0
 cflags:	.byte	0xff
 
-	.balign	16
-idt:	.fill	0x20 * 16, 1, 0		/* exceptions: not present */
-	gate	stray0x20
-	gate	stray0x21
-	gate	stray0x22
-	gate	stray0x23
-	gate	stray0x24
-	gate	stray0x25
-	gate	stray0x26
-	gate	stray0x27
-	gate	irq8
-	gate	stray0x29
-	gate	stray0x2a
-	gate	stray0x2b
-	gate	stray0x2c
-	gate	stray0x2d
-	gate	stray0x2e
-	gate	stray0x2f
-idt_end:
-	.balign	8
-	.word	0
-idtr:	.word	idt_end - idt - 1
-	.quad	idt - _start + BASE
+	DEV_IRQ_TABLE 8, irq8, msg

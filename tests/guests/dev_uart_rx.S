@@ -11,62 +11,17 @@
  * (XX = cc); fourteen at once reach it (XX = c4) (tests/test_devices.c).
  * Any other PIC vector prints "rx: vector XX\n" and ends with 31.
  */
-	.set	COM1, 0x3f8
-	.set	DEBUG_EXIT, 0x501
-	.set	CODE64, 0x10		/* the loader's 64-bit code selector */
-	.set	BASE, 0x1000		/* where the image runs */
+#define DEV_GUEST
+#include "dev_lib.S"
+
 	.set	BUFMAX, 32
 
-	.macro	gate h
-	.word	(\h - _start + BASE) & 0xffff
-	.word	CODE64
-	.word	0x8e00
-	.word	((\h - _start + BASE) >> 16) & 0xffff
-	.long	0
-	.long	0
-	.endm
-
-	.code64
-	.text
 	.globl	_start
 _start:
 	lidt	idtr(%rip)
-	movb	$0x11, %al		/* master: 0x20-0x27, slave on IRQ 2 */
-	outb	%al, $0x20
-	movb	$0x20, %al
-	outb	%al, $0x21
-	movb	$0x04, %al
-	outb	%al, $0x21
-	movb	$0x01, %al
-	outb	%al, $0x21
-	movb	$0x11, %al		/* slave: 0x28-0x2F */
-	outb	%al, $0xa0
-	movb	$0x28, %al
-	outb	%al, $0xa1
-	movb	$0x02, %al
-	outb	%al, $0xa1
-	movb	$0x01, %al
-	outb	%al, $0xa1
-	movb	$0xef, %al		/* IRQ 4 only */
-	outb	%al, $0x21
-	movb	$0xff, %al
-	outb	%al, $0xa1
+	DEV_PIC_INIT 0xef, 0xff		/* IRQ 4 only */
 
-	movw	$COM1 + 3, %dx		/* 115200 8N1 */
-	movb	$0x80, %al
-	outb	%al, %dx
-	movw	$COM1, %dx
-	movb	$1, %al
-	outb	%al, %dx
-	movw	$COM1 + 1, %dx
-	xorb	%al, %al
-	outb	%al, %dx
-	movw	$COM1 + 3, %dx
-	movb	$0x03, %al
-	outb	%al, %dx
-	movw	$COM1 + 2, %dx		/* FIFOs on, cleared, trigger 14 */
-	movb	$0xc7, %al
-	outb	%al, %dx
+	call	uart_init		/* 115200 8N1, FIFOs, trigger 14 */
 	movw	$COM1 + 4, %dx		/* DTR, RTS, OUT2 */
 	movb	$0x0b, %al
 	outb	%al, %dx
@@ -81,7 +36,7 @@ _start:
 	movl	$14, %ebx
 	call	receive
 	xorb	%al, %al
-	jmp	exit
+	jmp	dev_exit
 
 /* Wait for EBX bytes, then print the IIR and the bytes; empties buf. */
 receive:
@@ -134,89 +89,13 @@ irq4:
 	popq	%rax
 	iretq
 
-	.irp	v, 0x20, 0x21, 0x22, 0x23, 0x25, 0x26, 0x27, 0x28, \
-		0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f
-stray\v:
-	movb	$\v, %bl
-	jmp	stray
-	.endr
-stray:
-	leaq	vmsg(%rip), %rsi
-	call	puts
-	movb	%bl, %al
-	call	puthex
-	movb	$'\n', %al
-	call	putc
-	movb	$31, %al
-exit:
-	movw	$DEBUG_EXIT, %dx
-	outb	%al, %dx
-3:	cli
-	hlt
-	jmp	3b
-
-puts:
-	lodsb
-	testb	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
-
-/* Polled: AL once THR is empty.  Keeps every register but DX. */
-putc:
-	pushq	%rax
-	movw	$COM1 + 5, %dx
-1:	inb	%dx, %al
-	testb	$0x20, %al
-	jz	1b
-	popq	%rax
-	movw	$COM1, %dx
-	outb	%al, %dx
-	ret
-
-puthex:
-	pushq	%rax
-	shrb	$4, %al
-	call	putnib
-	popq	%rax
-putnib:
-	andb	$0x0f, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	putc
-	addb	$'a' - '9' - 1, %al
-	jmp	putc
-
 ready:	.asciz	"rx: ready\n"
 iirmsg:	.asciz	"rx: iir "
 datamsg: .asciz	" data "
-vmsg:	.asciz	"rx: vector "
+prefix:	.asciz	"rx: "
 	.balign	4
 len:	.long	0
 lastiir: .byte	0
 buf:	.space	BUFMAX
 
-	.balign	16
-idt:	.fill	0x20 * 16, 1, 0		/* exceptions: not present */
-	gate	stray0x20
-	gate	stray0x21
-	gate	stray0x22
-	gate	stray0x23
-	gate	irq4
-	gate	stray0x25
-	gate	stray0x26
-	gate	stray0x27
-	gate	stray0x28
-	gate	stray0x29
-	gate	stray0x2a
-	gate	stray0x2b
-	gate	stray0x2c
-	gate	stray0x2d
-	gate	stray0x2e
-	gate	stray0x2f
-idt_end:
-	.balign	8
-	.word	0
-idtr:	.word	idt_end - idt - 1
-	.quad	idt - _start + BASE
+	DEV_IRQ_TABLE 4, irq4, prefix

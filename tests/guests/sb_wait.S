@@ -5,22 +5,15 @@
  * until the worker is stopped (a graceful stop is ignored and forced off
  * after the definition's shutdown_timeout).
  */
+#include "rm_lib.S"
+
 	.code16
 	.text
 	.globl	_start
 _start:
-	cld
-	xorw	%ax, %ax
-	movw	%ax, %ds
-	movw	$msg, %si
-	movw	$0x3f8, %dx
-1:	lodsb
-	testb	%al, %al
-	jz	2f
-	outb	%al, %dx
-	jmp	1b
-2:	sti
+	RM_PUTS	msg
+1:	sti
 	hlt
-	jmp	2b
+	jmp	1b
 
 msg:	.asciz	"waiting\n"

@@ -8,12 +8,11 @@
  * bit, cli, hlt.  If the APs do not come up, the BSP gives up after a
  * bounded wait and prints what it saw, so the test fails with a message.
  */
-	.set	COM1, 0x3f8
-	.set	DEBUG_EXIT, 0x501
+#define DEV_GUEST
+#include "dev_lib.S"
+
 	.set	LAPIC, 0xfee00000
 
-	.code64
-	.text
 	.globl	_start
 _start:
 	/* Software-enable the local APIC: spurious vector register. */
@@ -51,42 +50,8 @@ _start:
 	call	puthex
 	movb	$'\n', %al
 	call	putc
-	movw	$DEBUG_EXIT, %dx
 	xorb	%al, %al
-	outb	%al, %dx
-3:	cli
-	hlt
-	jmp	3b
-
-/* putc: %al to COM1. */
-putc:
-	movw	$COM1, %dx
-	outb	%al, %dx
-	ret
-
-/* puts: the NUL-terminated string at %rsi. */
-puts:
-	lodsb
-	testb	%al, %al
-	jz	1f
-	call	putc
-	jmp	puts
-1:	ret
-
-/* puthex: %al as two hex digits. */
-puthex:
-	pushq	%rax
-	shrb	$4, %al
-	call	hexdigit
-	popq	%rax
-	andb	$0xf, %al
-hexdigit:
-	andb	$0xf, %al
-	addb	$'0', %al
-	cmpb	$'9', %al
-	jbe	putc
-	addb	$('a' - '9' - 1), %al
-	jmp	putc
+	jmp	dev_exit
 
 msg1:	.asciz	"smp: mask "
 msg2:	.asciz	" logical "
