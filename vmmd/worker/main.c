@@ -359,53 +359,6 @@ main_test_forbidden(void)
 	log_warnx("VMM_WORKER_TEST_FORBIDDEN: openat returned %d", fd);
 }
 
-/*
- * The sandbox is prepared (user lookup, filter compiled) on a thread of its
- * own while the machine is built: on two cores that takes it off the path
- * to the guest's first instruction.
- */
-struct main_sandbox {
-	struct sandbox sb;
-	const char *user;
-	pthread_t thread;
-	bool started;
-};
-
-static void *
-main_sandbox_prepare(void *arg)
-{
-	struct main_sandbox *ms = arg;
-
-	sandbox_prepare(&ms->sb, ms->user);
-	return NULL;
-}
-
-static void
-main_sandbox_start(struct main_sandbox *ms, const char *user)
-{
-	int error;
-
-	ms->user = user;
-	error = pthread_create(&ms->thread, NULL, main_sandbox_prepare, ms);
-	if (error != 0)
-		main_sandbox_prepare(ms);	/* then here, now */
-	else
-		ms->started = true;
-}
-
-static void
-main_sandbox_enter(struct main_sandbox *ms)
-{
-	char err[256];
-
-	if (ms->started)
-		pthread_join(ms->thread, NULL);
-	ms->started = false;
-	if (sandbox_apply(&ms->sb, err, sizeof(err)) != 0)
-		fatalx(WORKER_EXIT_OSERR, "sandbox: %s", err);
-	sandbox_free(&ms->sb);
-}
-
 static int
 main_exit_status(const struct vm *vm)
 {
@@ -418,7 +371,6 @@ int
 main(int argc, char **argv)
 {
 	static struct vmdef def;
-	static struct main_sandbox ms;
 	struct vm *vm = &main_vm;
 	struct main_opts o;
 	char err[256];
@@ -430,8 +382,6 @@ main(int argc, char **argv)
 	log_init("vmm-worker", o.verbose);
 	main_load_def(o.def_path, &def);
 	log_init(def.name, o.verbose);
-	if (!o.no_sandbox)
-		main_sandbox_start(&ms, o.user);
 
 	if ((error = vm_init(vm, &def)) != 0)
 		fatalx(WORKER_EXIT_OSERR, "event loop: %s", uv_strerror(error));
@@ -456,8 +406,9 @@ main(int argc, char **argv)
 	    main_default_rundir()), "control socket");
 	main_signals_setup(vm);
 
-	if (!o.no_sandbox)
-		main_sandbox_enter(&ms);
+	if (!o.no_sandbox &&
+	    (error = sandbox_enter(o.user, err, sizeof(err))) != 0)
+		fatalx(WORKER_EXIT_OSERR, "sandbox: %s", err);
 	main_test_forbidden();
 	if (vcpu_start_all(vm) == 0)
 		log_debug("running %u vcpu(s), %llu MiB", vm->nvcpus,

@@ -34,13 +34,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 
@@ -275,6 +272,11 @@ sandbox_fail(int error, char *err, size_t errlen, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /* The user. */
 
+struct sandbox_id {
+	uid_t uid;
+	gid_t gid;
+};
+
 /* A decimal uid, or -1 if s is not one. */
 static long long
 sandbox_numeric(const char *s)
@@ -392,35 +394,33 @@ sandbox_drop(const struct sandbox_id *id, char *err, size_t errlen)
 }
 
 /*
- * Who to become: as root, user (default SANDBOX_DEFAULT_USER), never root
- * itself; *drop is set.  Not root: user, if given, must be who we already
- * are, and *drop stays false.  Changes nothing.
+ * The identity part: as root, resolve user (default SANDBOX_DEFAULT_USER)
+ * and drop to it; root itself is refused.  Not root: user, if given, must
+ * be who we already are.
  */
 static int
-sandbox_identity(const char *user, struct sandbox_id *id, bool *drop,
-    char *err, size_t errlen)
+sandbox_identity(const char *user, char *err, size_t errlen)
 {
+	struct sandbox_id id = { (uid_t)-1, (gid_t)-1 };
 	int error;
 
-	*drop = false;
 	if (geteuid() != 0 && user == NULL)
 		return 0;
 	if (user == NULL)
 		user = SANDBOX_DEFAULT_USER;
-	if ((error = sandbox_resolve(user, id, err, errlen)) != 0)
+	if ((error = sandbox_resolve(user, &id, err, errlen)) != 0)
 		return error;
 	if (geteuid() != 0) {
-		if (id->uid == getuid() && id->uid == geteuid())
+		if (id.uid == getuid() && id.uid == geteuid())
 			return 0;
 		return sandbox_fail(-EPERM, err, errlen, "cannot become user "
-		    "%s (uid %u): not running as root", user, id->uid);
+		    "%s (uid %u): not running as root", user, id.uid);
 	}
-	if (id->uid == 0 || id->gid == 0)
+	if (id.uid == 0 || id.gid == 0)
 		return sandbox_fail(-EPERM, err, errlen, "user %s has uid %u "
 		    "gid %u: the sandbox needs an unprivileged user and group",
-		    user, id->uid, id->gid);
-	*drop = true;
-	return 0;
+		    user, id.uid, id.gid);
+	return sandbox_drop(&id, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -453,25 +453,23 @@ sandbox_add_tgkill(scmp_filter_ctx ctx)
 }
 
 /*
- * The allowlist as a classic BPF program (libseccomp builds it, the
- * kernel gets it in sandbox_apply), so that the cost of compiling it can
- * be paid while the VM is being set up.  A syscall from another ABI
- * (i386, x32) kills the process too.
+ * Build and load the allowlist; every thread of the process gets it
+ * (TSYNC).  A syscall from another ABI (i386, x32) kills the process too.
  */
 static int
-sandbox_compile(struct sock_fprog *prog, char *err, size_t errlen)
+sandbox_filter(char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx;
-	struct stat st;
-	void *buf = NULL;
 	size_t i;
-	int error, fd = -1;
+	int error;
 
 	if ((ctx = seccomp_init(SANDBOX_DEFAULT_ACTION)) == NULL)
 		return sandbox_fail(-ENOMEM, err, errlen,
 		    "seccomp_init failed");
 	error = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
 	    SCMP_ACT_KILL_PROCESS);
+	if (error == 0)
+		error = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	/*
 	 * A binary tree of syscall numbers instead of a linear scan: every
 	 * KVM_RUN and device syscall of the vcpu threads pays for the filter.
@@ -495,40 +493,10 @@ sandbox_compile(struct sock_fprog *prog, char *err, size_t errlen)
 		    strerror(-error));
 		goto out;
 	}
-	/* libseccomp 2.5 exports only to a descriptor. */
-	if ((fd = memfd_create("seccomp-bpf", MFD_CLOEXEC)) == -1) {
-		error = sandbox_fail(-errno, err, errlen, "memfd_create: %s",
-		    strerror(errno));
-		goto out;
-	}
-	if ((error = seccomp_export_bpf(ctx, fd)) != 0) {
-		sandbox_fail(error, err, errlen, "seccomp_export_bpf: %s",
+	if ((error = seccomp_load(ctx)) != 0)
+		sandbox_fail(error, err, errlen, "seccomp_load: %s",
 		    strerror(-error));
-		goto out;
-	}
-	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
-	    st.st_size % sizeof(struct sock_filter) != 0 ||
-	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
-		error = sandbox_fail(-EINVAL, err, errlen, "seccomp filter "
-		    "of unexpected size");
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size)) == NULL) {
-		error = sandbox_fail(-ENOMEM, err, errlen, "out of memory");
-		goto out;
-	}
-	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-		error = sandbox_fail(-EIO, err, errlen, "reading the seccomp "
-		    "filter back failed");
-		goto out;
-	}
-	prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-	prog->filter = buf;
-	buf = NULL;		/* owned by prog now */
 out:
-	free(buf);
-	if (fd != -1)
-		close(fd);
 	seccomp_release(ctx);
 	return error;
 }
@@ -548,26 +516,12 @@ sandbox_sanitizer(void)
 }
 
 int
-sandbox_prepare(struct sandbox *sb, const char *user)
-{
-	memset(sb, 0, sizeof(*sb));
-	sb->error = sandbox_identity(user, &sb->id, &sb->drop, sb->err,
-	    sizeof(sb->err));
-	if (sb->error == 0)
-		sb->error = sandbox_compile(&sb->prog, sb->err,
-		    sizeof(sb->err));
-	return sb->error;
-}
-
-int
-sandbox_apply(struct sandbox *sb, char *err, size_t errlen)
+sandbox_enter(const char *user, char *err, size_t errlen)
 {
 	int error;
 
-	if (sb->error != 0)
-		return sandbox_fail(sb->error, err, errlen, "%s", sb->err);
 	sandbox_sanitizer();
-	if (sb->drop && (error = sandbox_drop(&sb->id, err, errlen)) != 0)
+	if ((error = sandbox_identity(user, err, errlen)) != 0)
 		return error;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return sandbox_fail(-errno, err, errlen, "PR_SET_NO_NEW_PRIVS: "
@@ -580,31 +534,5 @@ sandbox_apply(struct sandbox *sb, char *err, size_t errlen)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		return sandbox_fail(-errno, err, errlen, "PR_SET_DUMPABLE: %s",
 		    strerror(errno));
-	/* TSYNC: every thread of the process, or none, gets the filter. */
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-	    SECCOMP_FILTER_FLAG_TSYNC, &sb->prog) != 0)
-		return sandbox_fail(errno != 0 ? -errno : -ESRCH, err, errlen,
-		    "loading the seccomp filter: %s", errno != 0 ?
-		    strerror(errno) : "a thread could not be synchronized");
-	return 0;
-}
-
-void
-sandbox_free(struct sandbox *sb)
-{
-	free(sb->prog.filter);
-	sb->prog.filter = NULL;
-	sb->prog.len = 0;
-}
-
-int
-sandbox_enter(const char *user, char *err, size_t errlen)
-{
-	struct sandbox sb;
-	int error;
-
-	sandbox_prepare(&sb, user);
-	error = sandbox_apply(&sb, err, errlen);
-	sandbox_free(&sb);
-	return error;
+	return sandbox_filter(err, errlen);
 }

@@ -22,9 +22,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <sys/types.h>
-
-#include <linux/filter.h>
 #include <uv.h>
 
 #include "nvmm.h"
@@ -441,29 +438,5 @@ void	control_destroy(struct vm *vm);
  * current user.  0 or a negative errno with a line in err.
  */
 int	sandbox_enter(const char *user, char *err, size_t errlen);
-
-/*
- * The same in two steps, so that the first can run on another thread while
- * the VM is set up.  sandbox_prepare resolves the user and compiles the
- * filter, changing nothing (its error, if any, is kept in sb and returned
- * again by sandbox_apply); sandbox_apply enters the sandbox.  sandbox_free
- * releases the compiled filter.
- */
-struct sandbox_id {
-	uid_t uid;
-	gid_t gid;
-};
-
-struct sandbox {
-	bool drop;			/* root: become id */
-	struct sandbox_id id;
-	struct sock_fprog prog;		/* owned */
-	int error;
-	char err[256];
-};
-
-int	sandbox_prepare(struct sandbox *sb, const char *user);
-int	sandbox_apply(struct sandbox *sb, char *err, size_t errlen);
-void	sandbox_free(struct sandbox *sb);
 
 #endif /* WORKER_H */
