@@ -391,7 +391,8 @@ virtio_net_create(struct vm *vm, const struct vmdef_nic *nic, int fd)
 	}
 	n->fd = fd;	/* owned by the device now */
 	log_debug("virtio-net@0x%llx: irq %u, MAC "
-	    "%02x:%02x:%02x:%02x:%02x:%02x, %s", (unsigned long long)virtio_base(n->vd), virtio_irq(n->vd),
+	    "%02x:%02x:%02x:%02x:%02x:%02x, %s",
+	    (unsigned long long)virtio_base(n->vd), virtio_irq(n->vd),
 	    n->config.mac[0], n->config.mac[1], n->config.mac[2],
 	    n->config.mac[3], n->config.mac[4], n->config.mac[5],
 	    n->vnet_hdr ? "tap with a 12-byte vnet header" :
