@@ -288,6 +288,24 @@ $(B)/tests/compat_libnvmm: tests/compat_libnvmm.c $(LIBVMM_SO)
 tests: $(TEST_BINS) $(BENCH_BINS) $(FUZZ_BINS) $(B)/tests/compat_libnvmm
 
 # ---------------------------------------------------------------------------
+# The VM-host harness: Debian's own kernel under QEMU (TCG, -cpu max, which
+# emulates SVM) with kvm-amd loaded, running test programs inside.  It
+# installs its own Debian packages as root and caches the kernel in
+# HARNESS_DIR.  Not yet part of `make test` (see tests/harness/run-vmhost).
+
+HARNESS_DIR	?= $(B)/harness
+HARNESS_TIMEOUT	?= 300
+HARNESS_FLAGS	?= --smp 1
+HARNESS_FILES	:= --file $(WORKER_BIN) --file $(B)/tests/guests \
+	--file tests/golden --file tests/corpus
+
+.PHONY: check-vmhost
+check-vmhost: all $(TEST_BINS)
+	$(Q)tests/harness/run-vmhost --cache $(HARNESS_DIR) \
+		--timeout $(HARNESS_TIMEOUT) $(HARNESS_FLAGS) $(HARNESS_FILES) \
+		$(TEST_BINS)
+
+# ---------------------------------------------------------------------------
 
 .DEFAULT_GOAL := all
 .PHONY: all test bench demo install uninstall clean
