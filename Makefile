@@ -319,9 +319,18 @@ test: all tests
 bench: $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
 
-# The main job, until vmmd exists: boot a demo guest through libvmm.
-demo: $(B)/tests/demo
+# The main job, until vmmd exists: boot a demo guest through libvmm, then
+# the same guest as a VM of its own through vmm-worker (sandboxed, with its
+# control socket under $(B)/run).
+DEMO_DEF := {"name": "demo", "memory": {"size_mib": 2}, "os": \
+	{"loader": "raw", "kernel": "$(abspath $(B))/tests/guests/hello.bin", \
+	"load_address": "0x1000", "mode": "real"}}
+
+demo: $(B)/tests/demo $(WORKER_BIN) $(B)/tests/guests/hello.bin
 	$(Q)$(B)/tests/demo
+	@echo "demo: the same guest through vmm-worker, one process per VM:"
+	$(Q)echo '$(DEMO_DEF)' | $(WORKER_BIN) -r $(B)/run -; \
+		echo "demo: vmm-worker exit status $$? (0: the guest powered off)"
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
