@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jpath.h"
 #include "rpc.h"
 #include "vmdef.h"
 
@@ -115,19 +116,6 @@ rpc_role_name(enum rpc_role role)
  * the input held (jansson's parse errors quote it).
  */
 
-static bool
-rp_isprint(int c)
-{
-	return c >= 0x20 && c <= 0x7e;
-}
-
-static bool
-rp_isalnum(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
 static int
 rp_hexdigit(int c)
 {
@@ -140,7 +128,7 @@ static void
 rp_clean(char *s)
 {
 	for (; *s != '\0'; s++)
-		if (!rp_isprint((unsigned char)*s))
+		if (!jpath_isprint((unsigned char)*s))
 			*s = '?';
 }
 
@@ -398,84 +386,13 @@ rp_problems_end(struct rp_problems *pb, int code, struct rpc_error *err)
 	return -EINVAL;
 }
 
-/*
- * Paths, as in vmdef.c: "$" is the whole request, ".key" a key made of
- * [A-Za-z0-9_] not starting with a digit, ["key"] any other key with '"'
- * and '\' escaped and other bytes outside printable ASCII as \xHH.  A path
- * that does not fit ends in "...".
- */
-
-struct rp_path {
-	char s[RPC_PATH_MAX];
-	size_t len;
-};
-
+/* Paths (jpath.h): base ("$" is the whole request) followed by key. */
 static void
-rp_path_putc(struct rp_path *p, char c)
-{
-	size_t limit = sizeof(p->s) - 4;	/* room for "..." */
-
-	if (p->len < limit) {
-		p->s[p->len++] = c;
-		p->s[p->len] = '\0';
-	} else if (p->len == limit) {
-		memcpy(p->s + limit, "...", 4);
-		p->len += 3;
-	}
-}
-
-static void
-rp_path_puts(struct rp_path *p, const char *s)
-{
-	while (*s != '\0')
-		rp_path_putc(p, *s++);
-}
-
-static bool
-rp_is_ident(const char *key, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || (key[0] >= '0' && key[0] <= '9'))
-		return false;
-	for (i = 0; i < len; i++)
-		if (!rp_isalnum((unsigned char)key[i]) && key[i] != '_')
-			return false;
-	return true;
-}
-
-/* base followed by key (len bytes, any bytes). */
-static void
-rp_path_key(struct rp_path *p, const char *base, const char *key,
+rp_path_key(struct jpath *p, const char *base, const char *key,
     size_t len)
 {
-	unsigned char c;
-	char hex[5];
-	size_t i;
-
-	p->len = 0;
-	p->s[0] = '\0';
-	rp_path_puts(p, base);
-	if (rp_is_ident(key, len)) {
-		rp_path_putc(p, '.');
-		for (i = 0; i < len; i++)
-			rp_path_putc(p, key[i]);
-		return;
-	}
-	rp_path_puts(p, "[\"");
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)key[i];
-		if (c == '"' || c == '\\') {
-			rp_path_putc(p, '\\');
-			rp_path_putc(p, (char)c);
-		} else if (rp_isprint(c)) {
-			rp_path_putc(p, (char)c);
-		} else {
-			snprintf(hex, sizeof(hex), "\\x%02x", c);
-			rp_path_puts(p, hex);
-		}
-	}
-	rp_path_puts(p, "\"]");
+	jpath_init(p, base, RPC_PATH_MAX);
+	(void)jpath_push_key(p, key, len);
 }
 
 static bool
@@ -499,7 +416,7 @@ static void
 rp_request_member(struct rp_problems *pb, struct rpc_request *req,
     const char *key, size_t len, json_t *v, unsigned int *seen)
 {
-	struct rp_path path;
+	struct jpath path;
 
 	rp_path_key(&path, "$", key, len);
 	if (rp_key_is(key, len, "jsonrpc")) {
@@ -691,7 +608,7 @@ rpc_params_check(const struct rpc_param *schema, const json_t *params,
 {
 	const struct rpc_param *f;
 	struct rp_problems pb;
-	struct rp_path path;
+	struct jpath path;
 	const char *key;
 	size_t len;
 	void *it;

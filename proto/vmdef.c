@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jpath.h"
 #include "vmdef.h"
 
 #define VD_TEXT_MAX	(1024 * 1024)	/* vmdef_parse's input, bytes */
@@ -52,8 +53,7 @@ struct vd_ctx {
 	bool nomem;		/* an allocation failed: -ENOMEM */
 	unsigned int seen;	/* VD_F_* present */
 	unsigned int bad;	/* VD_F_* present with a problem */
-	char path[sizeof(((struct vmdef_error *)0)->path)];
-	size_t pathlen;		/* strlen(path) */
+	struct jpath path;	/* where the decoder is */
 };
 
 struct vd_field;
@@ -217,19 +217,6 @@ vd_strdup(struct vd_ctx *ctx, const char *s, size_t len)
  * Character classes, ASCII only (the locale must not change the schema).
  */
 
-static bool
-vd_isalnum(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
-static bool
-vd_isprint(int c)
-{
-	return c >= 0x20 && c <= 0x7e;
-}
-
 static int
 vd_hexdigit(int c)
 {
@@ -253,7 +240,7 @@ vd_copy_clean(char *dst, size_t size, const char *src)
 	size_t i;
 
 	for (i = 0; i + 1 < size && src[i] != '\0'; i++)
-		dst[i] = vd_isprint((unsigned char)src[i]) ? src[i] : '?';
+		dst[i] = jpath_isprint((unsigned char)src[i]) ? src[i] : '?';
 	dst[i] = '\0';
 }
 
@@ -317,101 +304,9 @@ vd_err(struct vd_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vd_add(ctx, ctx->path, msg);
+	vd_add(ctx, ctx->path.s, msg);
 }
 
-/*
- * Append one character to the path.  A path that would not fit ends in
- * "..." and ignores the rest until vd_pop.
- */
-static void
-vd_path_putc(struct vd_ctx *ctx, char c)
-{
-	size_t limit = sizeof(ctx->path) - 4;	/* room for "..." */
-
-	if (ctx->pathlen < limit) {
-		ctx->path[ctx->pathlen++] = c;
-		ctx->path[ctx->pathlen] = '\0';
-	} else if (ctx->pathlen == limit) {
-		memcpy(ctx->path + limit, "...", 4);
-		ctx->pathlen += 3;
-	}
-}
-
-static void
-vd_path_puts(struct vd_ctx *ctx, const char *s)
-{
-	while (*s != '\0')
-		vd_path_putc(ctx, *s++);
-}
-
-/* Is key a plain identifier, shown as ".key" (else as ["key"])? */
-static bool
-vd_is_ident(const char *key, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || (key[0] >= '0' && key[0] <= '9'))
-		return false;
-	for (i = 0; i < len; i++)
-		if (!vd_isalnum((unsigned char)key[i]) && key[i] != '_')
-			return false;
-	return true;
-}
-
-/*
- * Descend into key (len bytes, may hold any byte): returns the length to
- * give vd_pop.  Other keys are quoted, with '"' and '\' escaped and bytes
- * outside printable ASCII as \xHH, so a path is always one clean line.
- */
-static size_t
-vd_push_key(struct vd_ctx *ctx, const char *key, size_t len)
-{
-	size_t old = ctx->pathlen, i;
-	unsigned char c;
-	char hex[5];
-
-	if (vd_is_ident(key, len)) {
-		vd_path_putc(ctx, '.');
-		for (i = 0; i < len; i++)
-			vd_path_putc(ctx, key[i]);
-		return old;
-	}
-	vd_path_puts(ctx, "[\"");
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)key[i];
-		if (c == '"' || c == '\\') {
-			vd_path_putc(ctx, '\\');
-			vd_path_putc(ctx, (char)c);
-		} else if (vd_isprint(c)) {
-			vd_path_putc(ctx, (char)c);
-		} else {
-			snprintf(hex, sizeof(hex), "\\x%02x", c);
-			vd_path_puts(ctx, hex);
-		}
-	}
-	vd_path_puts(ctx, "\"]");
-	return old;
-}
-
-static size_t
-vd_push_index(struct vd_ctx *ctx, size_t i)
-{
-	size_t old = ctx->pathlen;
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "[%zu]", i);
-	vd_path_puts(ctx, buf);
-	return old;
-}
-
-/* Back to the path as it was before the vd_push that returned old. */
-static void
-vd_pop(struct vd_ctx *ctx, size_t old)
-{
-	ctx->pathlen = old;
-	ctx->path[old] = '\0';
-}
 
 /*
  * String rules.  len is the JSON string's length; it may hold NUL bytes
@@ -427,10 +322,10 @@ vmdef_name_valid(const char *name)
 		return false;
 	len = strnlen(name, VMDEF_NAME_MAX + 1);
 	if (len == 0 || len > VMDEF_NAME_MAX ||
-	    !vd_isalnum((unsigned char)name[0]))
+	    !jpath_isalnum((unsigned char)name[0]))
 		return false;
 	for (i = 0; i < len; i++)
-		if (!vd_isalnum((unsigned char)name[i]) && name[i] != '.' &&
+		if (!jpath_isalnum((unsigned char)name[i]) && name[i] != '.' &&
 		    name[i] != '_' && name[i] != '-')
 			return false;
 	/* The name becomes a file name: no way up, whatever the caller does. */
@@ -452,7 +347,7 @@ vd_printable(const char *s, size_t len, size_t max)
 	if (len > max)
 		return false;
 	for (i = 0; i < len; i++)
-		if (!vd_isprint((unsigned char)s[i]))
+		if (!jpath_isprint((unsigned char)s[i]))
 			return false;
 	return true;
 }
@@ -499,7 +394,7 @@ vd_ok_ifname(const char *s, size_t len)
 	if (len == 0 || len > VMDEF_IFNAME_MAX)
 		return false;
 	for (i = 0; i < len; i++)
-		if (!vd_isalnum((unsigned char)s[i]) && s[i] != '_' &&
+		if (!jpath_isalnum((unsigned char)s[i]) && s[i] != '_' &&
 		    s[i] != '.' && s[i] != '-')
 			return false;
 	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
@@ -800,9 +695,9 @@ vd_array(struct vd_ctx *ctx, const json_t *v, void *base,
 	for (i = 0; i < n; i++) {
 		e = i < a->max ? (void *)(elems + i * a->size) : &spare;
 		memset(e, 0, a->size);
-		old = vd_push_index(ctx, i);
+		old = jpath_push_index(&ctx->path, i);
 		(void)vd_walk(ctx, json_array_get(v, i), e, a->elem);
-		vd_pop(ctx, old);
+		jpath_pop(&ctx->path, old);
 		if (e == &spare)
 			a->release(e);
 	}
@@ -914,10 +809,10 @@ vd_nic_err(struct vd_ctx *ctx, unsigned int j, const char *key,
 {
 	size_t old;
 
-	old = vd_push_index(ctx, j);
-	vd_push_key(ctx, key, strlen(key));
+	old = jpath_push_index(&ctx->path, j);
+	jpath_push_key(&ctx->path, key, strlen(key));
 	vd_err(ctx, "same %s as interfaces[%u]", what, i);
-	vd_pop(ctx, old);
+	jpath_pop(&ctx->path, old);
 }
 
 /* Two interfaces may not share a MAC address or a tap device. */
@@ -1033,7 +928,7 @@ vd_walk(struct vd_ctx *ctx, const json_t *obj, void *base,
 	    it = json_object_iter_next(vd_unconst(obj), it)) {
 		key = json_object_iter_key(it);
 		len = json_object_iter_key_len(it);
-		old = vd_push_key(ctx, key, len);
+		old = jpath_push_key(&ctx->path, key, len);
 		if ((f = vd_lookup(tab, key, len)) == NULL) {
 			vd_err(ctx, "unknown key");
 		} else {
@@ -1044,15 +939,15 @@ vd_walk(struct vd_ctx *ctx, const json_t *obj, void *base,
 			    f) != 0)
 				ctx->bad |= f->id;
 		}
-		vd_pop(ctx, old);
+		jpath_pop(&ctx->path, old);
 	}
 	for (i = 0; tab[i].key != NULL; i++) {
 		if ((tab[i].flags & VD_REQ) == 0 ||
 		    (present & UINT64_C(1) << i) != 0)
 			continue;
-		old = vd_push_key(ctx, tab[i].key, strlen(tab[i].key));
+		old = jpath_push_key(&ctx->path, tab[i].key, strlen(tab[i].key));
 		vd_err(ctx, "required");
-		vd_pop(ctx, old);
+		jpath_pop(&ctx->path, old);
 	}
 	return ctx->nerr == nerr ? 0 : -EINVAL;
 }
@@ -1198,8 +1093,7 @@ vd_ctx_init(struct vd_ctx *ctx, struct vmdef_errors *errs)
 	memset(errs, 0, sizeof(*errs));
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->errs = errs;
-	ctx->path[0] = '$';
-	ctx->pathlen = 1;
+	jpath_init(&ctx->path, "$", sizeof(((struct vmdef_error *)0)->path));
 }
 
 /* The result of a decoding; the list is emptied unless it is -EINVAL. */
