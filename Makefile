@@ -131,6 +131,26 @@ $(PROTO_A): $(PROTO_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # ---------------------------------------------------------------------------
+# vmmd, the daemon: everything but main.c goes into an archive the tests
+# link against.
+
+VMMD_SRCS := $(filter-out vmmd/main.c,$(wildcard vmmd/*.c))
+VMMD_OBJS := $(VMMD_SRCS:%.c=$(B)/%.o)
+VMMD_HDRS := $(wildcard vmmd/*.h) $(PROTO_HDRS)
+VMMD_A    := $(B)/libvmmd.a
+VMMD_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd
+VMMD_LIBS := -lsqlite3 -ljansson -luv
+
+$(B)/vmmd/%.o: vmmd/%.c $(VMMD_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(VMMD_CFLAGS) -c -o $@ $<
+
+$(VMMD_A): $(VMMD_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# ---------------------------------------------------------------------------
 # vmm-worker: one process per running VM.  Everything but main.c also goes
 # into an archive the tests link against.
 
@@ -225,10 +245,10 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
 TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o
-TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests -Iproto -Ivmmd/worker \
+TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests -Iproto -Ivmmd/worker -Ivmmd \
 	-DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
-TEST_LIBS   := $(WORKER_A) $(PROTO_A) $(LIBVMM_A) $(LDFLAGS) -lcmocka \
-	$(WORKER_LIBS)
+TEST_LIBS   := $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) $(LDFLAGS) \
+	-lcmocka $(WORKER_LIBS) $(VMMD_LIBS)
 # The worker tests run the real binary on the real guest images.
 TEST_DEPS   := $(WORKER_BIN) $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin)
 
@@ -239,7 +259,7 @@ $(B)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIBVMM_HDRS) $(WORKER_HDRS) \
 	$(Q)$(CC) $(TEST_CFLAGS) -c -o $@ $<
 
 $(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) \
-    $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
+    $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
@@ -250,7 +270,7 @@ FUZZ_SRCS := $(filter-out tests/fuzz_driver.c,$(wildcard tests/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/%.c=$(B)/tests/%)
 
 $(B)/tests/fuzz_%: $(B)/tests/fuzz_%.o $(B)/tests/fuzz_driver.o \
-    $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
+    $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
@@ -268,12 +288,12 @@ $(B)/fuzz/%: tests/%.c $(WORKER_SRCS) $(PROTO_SRCS) $(LIBVMM_SRCS) \
 fuzz: $(FUZZ_SRCS:tests/%.c=$(B)/fuzz/%)
 
 $(B)/tests/bench_%: $(B)/tests/bench_%.o $(TEST_COMMON) $(GUEST_OBJS) \
-    $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
+    $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
 $(B)/tests/demo: $(B)/tests/demo.o $(TEST_COMMON) $(GUEST_OBJS) \
-    $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
+    $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
