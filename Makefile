@@ -244,7 +244,7 @@ TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
-TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o
+TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o $(B)/tests/testutil.o
 TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests -Iproto -Ivmmd/worker -Ivmmd \
 	-DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
 TEST_LIBS   := $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) $(LDFLAGS) \

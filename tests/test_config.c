@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config.h"
 
 #ifndef SRC_DIR
@@ -41,35 +43,6 @@
 
 /* -------------------------------------------------------------------------- */
 /* Helpers. */
-
-/* The whole file, terminated; NULL when it cannot be read. */
-static char *
-read_file(const char *path, size_t *lenp)
-{
-	FILE *f;
-	char *buf;
-	long n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (lenp != NULL)
-		*lenp = (size_t)n;
-	return buf;
-}
 
 /*
  * The errors, one per line, each without the prefix strip (when not NULL
@@ -233,7 +206,7 @@ test_example(void **state)
 	assert_true(config_equal(&c, &def));
 	config_errors_free(&errs);
 
-	text = read_file(EXAMPLE, NULL);
+	text = tu_read_file(EXAMPLE, NULL);
 	assert_non_null(text);
 	n = keywords(keys);
 	assert_int_equal(n, 16);
@@ -253,7 +226,7 @@ test_manual(void **state)
 	size_t i, n;
 
 	(void)state;
-	text = read_file(MANUAL, NULL);
+	text = tu_read_file(MANUAL, NULL);
 	assert_non_null(text);
 	n = keywords(keys);
 	for (i = 0; i < n; i++) {
@@ -654,7 +627,7 @@ golden_case(const char *name)
 
 	n = strlen(name) - 5;
 	snprintf(path, sizeof(path), "%s/%.*s.err", GOLDEN_DIR, (int)n, name);
-	if ((want = read_file(path, NULL)) == NULL)
+	if ((want = tu_read_file(path, NULL)) == NULL)
 		fail_msg("%s: missing", path);
 	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
 	rc = config_load(path, &c, &errs);
@@ -892,7 +865,7 @@ test_property(void **state)
 	rng = seed != 0 ? seed : 1;
 	print_message("property loop: %d iterations, CONFIG_SEED=%" PRIu64
 	    "\n", PROP_ITERS, seed);
-	base = read_file(EXAMPLE, &base_len);
+	base = tu_read_file(EXAMPLE, &base_len);
 	assert_non_null(base);
 	config_defaults(&c);
 	defaults = printed(&c);

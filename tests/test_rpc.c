@@ -21,6 +21,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <jansson.h>
 
 #include "rpc.h"
@@ -1085,31 +1087,6 @@ test_property(void **state)
  * nothing leaks.
  */
 
-static bool alloc_armed;
-static size_t alloc_count, alloc_fail_at;
-static long alloc_live;
-
-static void *
-alloc_malloc(size_t n)
-{
-	void *p;
-
-	if (alloc_armed && alloc_count++ == alloc_fail_at)
-		return NULL;
-	if ((p = malloc(n)) != NULL)
-		alloc_live++;
-	return p;
-}
-
-static void
-alloc_free(void *p)
-{
-	if (p != NULL) {
-		alloc_live--;
-		free(p);
-	}
-}
-
 /* A handler that allocates nothing (json_true is a singleton). */
 static int
 alloc_handler(void *ctx, json_t *params, json_t **result,
@@ -1150,7 +1127,7 @@ test_alloc_failures(void **state)
 		tab[i].handler = alloc_handler;
 	}
 	tab[i] = rpc_methods[i];
-	json_set_alloc_funcs(alloc_malloc, alloc_free);
+	json_set_alloc_funcs(tu_alloc_malloc, tu_alloc_free);
 	for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
 		text = sq(inputs[i]);
 		in = json_loads(text, 0, NULL);
@@ -1159,22 +1136,22 @@ test_alloc_failures(void **state)
 		assert_int_equal(rpc_dispatch(tab, RPC_ROLE_ADMIN, in, NULL,
 		    &want), 0);
 		for (k = 0; ; k++) {
-			live0 = alloc_live;
-			alloc_count = 0;
-			alloc_fail_at = k;
-			alloc_armed = true;
+			live0 = tu_alloc.live;
+			tu_alloc.count = 0;
+			tu_alloc.fail_at = k;
+			tu_alloc.armed = true;
 			rc = rpc_dispatch(tab, RPC_ROLE_ADMIN, in, NULL, &resp);
-			alloc_armed = false;
+			tu_alloc.armed = false;
 			if (rc == 0)
 				assert_true(json_equal(resp, want));
 			else
 				assert_int_equal(rc, -ENOMEM);
 			json_decref(resp);
-			if (alloc_live != live0)
+			if (tu_alloc.live != live0)
 				fail_msg("input %zu, allocation %zu failing: "
 				    "%ld blocks leaked", i, k,
-				    alloc_live - live0);
-			if (alloc_count <= k)
+				    tu_alloc.live - live0);
+			if (tu_alloc.count <= k)
 				break;
 		}
 		json_decref(want);
@@ -1182,11 +1159,11 @@ test_alloc_failures(void **state)
 	}
 	/* The reader: a failed allocation leaves it usable. */
 	assert_int_equal(rpc_reader_init(&r, 100), 0);
-	alloc_count = 0;
-	alloc_fail_at = 0;
-	alloc_armed = true;
+	tu_alloc.count = 0;
+	tu_alloc.fail_at = 0;
+	tu_alloc.armed = true;
 	assert_int_equal(rpc_reader_feed(&r, "abc", 3, &used, &line), -ENOMEM);
-	alloc_armed = false;
+	tu_alloc.armed = false;
 	assert_int_equal(used, 0);
 	assert_int_equal(rpc_reader_feed(&r, "abc", 3, &used, &line), 0);
 	assert_int_equal(rpc_reader_feed(&r, "d\n", 2, &used, &line), 0);
@@ -1194,7 +1171,7 @@ test_alloc_failures(void **state)
 	assert_memory_equal(line.text, "abcd", 4);
 	rpc_reader_free(&r);
 	json_set_alloc_funcs(malloc, free);
-	assert_int_equal(alloc_live, 0);
+	assert_int_equal(tu_alloc.live, 0);
 }
 
 int

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <jansson.h>
 
 #include "vmdef.h"
@@ -202,35 +204,6 @@ errors_text(const struct vmdef_errors *errs)
 		len += (size_t)snprintf(s + len, cap - len, "%s: %s\n",
 		    errs->v[i].path, errs->v[i].msg);
 	return s;
-}
-
-/* The whole file, NUL-terminated, or NULL if it cannot be read. */
-static char *
-read_file(const char *path, size_t *lenp)
-{
-	FILE *f;
-	char *buf;
-	long n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (lenp != NULL)
-		*lenp = (size_t)n;
-	return buf;
 }
 
 /* A string of n copies of c, which the caller frees. */
@@ -832,10 +805,10 @@ golden_case(const char *name)
 
 	n = strlen(name) - 5;
 	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-	text = read_file(path, &len);
+	text = tu_read_file(path, &len);
 	assert_non_null(text);
 	snprintf(path, sizeof(path), "%s/%.*s.err", GOLDEN_DIR, (int)n, name);
-	if ((want = read_file(path, NULL)) == NULL)
+	if ((want = tu_read_file(path, NULL)) == NULL)
 		fail_msg("%s: missing", path);
 	rc = vmdef_parse(text, len, &def, &errs);
 	got = errors_text(&errs);
@@ -847,7 +820,7 @@ golden_case(const char *name)
 	assert_int_equal(rc, want[0] == '\0' ? 0 : -EINVAL);
 	snprintf(path, sizeof(path), "%s/%.*s.canon", GOLDEN_DIR, (int)n,
 	    name);
-	if (rc == 0 && (canon = read_file(path, NULL)) != NULL) {
+	if (rc == 0 && (canon = tu_read_file(path, NULL)) != NULL) {
 		free(got);
 		got = canonical_text(&def);
 		/* The file ends in a newline, the dump does not. */
@@ -1499,31 +1472,6 @@ test_property(void **state)
  * vmdef_parse can tell apart, the first, is tested on its own.
  */
 
-static bool alloc_armed;		/* count and fail allocations */
-static size_t alloc_count, alloc_fail_at;
-static long alloc_live;			/* blocks not yet freed */
-
-static void *
-alloc_malloc(size_t n)
-{
-	void *p;
-
-	if (alloc_armed && alloc_count++ == alloc_fail_at)
-		return NULL;
-	if ((p = malloc(n)) != NULL)
-		alloc_live++;
-	return p;
-}
-
-static void
-alloc_free(void *p)
-{
-	if (p != NULL) {
-		alloc_live--;
-		free(p);
-	}
-}
-
 /* Parse text with the hook installed but disarmed. */
 static json_t *
 alloc_load(const char *text)
@@ -1531,11 +1479,11 @@ alloc_load(const char *text)
 	json_error_t jerr;
 	json_t *j;
 
-	alloc_armed = false;
+	tu_alloc.armed = false;
 	j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL)
 		fail_msg("%s: %s", text, jerr.text);
-	alloc_armed = true;
+	tu_alloc.armed = true;
 	return j;
 }
 
@@ -1554,10 +1502,10 @@ alloc_run(const char *text, const char *want, size_t fail_at, size_t *nomem)
 	bool done;
 	int rc;
 
-	alloc_count = 0;
-	alloc_fail_at = fail_at;
-	alloc_live = 0;
-	json_set_alloc_funcs(alloc_malloc, alloc_free);
+	tu_alloc.count = 0;
+	tu_alloc.fail_at = fail_at;
+	tu_alloc.live = 0;
+	json_set_alloc_funcs(tu_alloc_malloc, tu_alloc_free);
 	in = alloc_load(text);
 	rc = vmdef_decode(in, &def, &errs);
 	if (rc == -ENOMEM) {
@@ -1572,14 +1520,14 @@ alloc_run(const char *text, const char *want, size_t fail_at, size_t *nomem)
 	} else {
 		assert_decoded(rc, &errs, "after a failed allocation");
 		j = vmdef_encode(&def);
-		alloc_armed = false;
+		tu_alloc.armed = false;
 		out = j != NULL ? json_dumps(j, 0) : NULL;
-		alloc_armed = true;
+		tu_alloc.armed = true;
 		json_decref(j);
 		if (out != NULL) {
 			json_decref(in);
 			in = alloc_load(out);
-			alloc_free(out);
+			tu_alloc_free(out);
 			rc = vmdef_decode(in, &def2, &errs2);
 			if (rc == 0 && !def_equal(&def, &def2, why,
 			    sizeof(why)))
@@ -1593,12 +1541,12 @@ alloc_run(const char *text, const char *want, size_t fail_at, size_t *nomem)
 	json_decref(in);
 	vmdef_free(&def);
 	vmdef_errors_free(&errs);
-	done = alloc_count <= fail_at;
-	alloc_armed = false;
+	done = tu_alloc.count <= fail_at;
+	tu_alloc.armed = false;
 	json_set_alloc_funcs(malloc, free);
-	if (alloc_live != 0)
+	if (tu_alloc.live != 0)
 		fail_msg("allocation %zu failing: %ld blocks leaked", fail_at,
-		    alloc_live);
+		    tu_alloc.live);
 	return done;
 }
 
@@ -1639,17 +1587,17 @@ test_alloc_failure(void **state)
 	}
 
 	/* vmdef_parse when jansson cannot even start. */
-	alloc_count = 0;
-	alloc_fail_at = 0;
-	alloc_live = 0;
-	alloc_armed = true;
-	json_set_alloc_funcs(alloc_malloc, alloc_free);
+	tu_alloc.count = 0;
+	tu_alloc.fail_at = 0;
+	tu_alloc.live = 0;
+	tu_alloc.armed = true;
+	json_set_alloc_funcs(tu_alloc_malloc, tu_alloc_free);
 	rc = vmdef_parse("{}", 2, &def, &errs);
-	alloc_armed = false;
+	tu_alloc.armed = false;
 	json_set_alloc_funcs(malloc, free);
 	assert_int_equal(rc, -ENOMEM);
 	assert_int_equal(errs.n, 0);
-	assert_int_equal(alloc_live, 0);
+	assert_int_equal(tu_alloc.live, 0);
 	vmdef_free(&def);
 }
 
