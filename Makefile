@@ -135,13 +135,13 @@ $(PROTO_A): $(PROTO_OBJS)
 # link against.
 
 VMMD_SRCS := $(filter-out vmmd/main.c,$(wildcard vmmd/*.c))
-VMMD_OBJS := $(VMMD_SRCS:%.c=$(B)/%.o)
+VMMD_OBJS := $(VMMD_SRCS:%.c=$(B)/obj/%.o)
 VMMD_HDRS := $(wildcard vmmd/*.h) $(PROTO_HDRS)
 VMMD_A    := $(B)/libvmmd.a
 VMMD_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd
 VMMD_LIBS := -lsqlite3 -ljansson -luv
 
-$(B)/vmmd/%.o: vmmd/%.c $(VMMD_HDRS) $(DEPS_STAMP)
+$(B)/obj/vmmd/%.o: vmmd/%.c $(VMMD_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(VMMD_CFLAGS) -c -o $@ $<
@@ -150,28 +150,62 @@ $(VMMD_A): $(VMMD_OBJS)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# The daemon finds the worker where `make install` puts it; a build-tree
+# vmmd is pointed at build/vmm-worker by its config (the tests do so).
+VMMD_BIN := $(B)/vmmd
+$(B)/obj/vmmd/config.o: VMMD_CFLAGS += \
+	-DCONFIG_WORKER_DEFAULT='"$(LIBEXECDIR)/vmm-worker"'
+
+$(VMMD_BIN): $(B)/obj/vmmd/main.o $(VMMD_A) $(PROTO_A) $(LIBVMM_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) $(VMMD_LIBS)
+
+.PHONY: vmmd
+vmmd: $(VMMD_BIN)
+
+# ---------------------------------------------------------------------------
+# vmmctl, the command-line client: proto/ and jansson, nothing else.
+
+VMMCTL_SRCS := $(wildcard vmmctl/*.c)
+VMMCTL_OBJS := $(VMMCTL_SRCS:%.c=$(B)/obj/%.o)
+VMMCTL_HDRS := $(wildcard vmmctl/*.h) $(PROTO_HDRS)
+VMMCTL_BIN  := $(B)/vmmctl
+VMMCTL_LIBS := -ljansson
+
+$(B)/obj/vmmctl/%.o: vmmctl/%.c $(VMMCTL_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Iproto -Ivmmctl -c -o $@ $<
+
+$(VMMCTL_BIN): $(VMMCTL_OBJS) $(PROTO_A)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS) $(VMMCTL_LIBS)
+
+.PHONY: vmmctl
+vmmctl: $(VMMCTL_BIN)
+
 # ---------------------------------------------------------------------------
 # vmm-worker: one process per running VM.  Everything but main.c also goes
 # into an archive the tests link against.
 
 WORKER_SRCS := $(filter-out vmmd/worker/main.c,$(wildcard vmmd/worker/*.c))
-WORKER_OBJS := $(WORKER_SRCS:%.c=$(B)/%.o)
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(B)/obj/%.o)
 WORKER_HDRS := $(wildcard vmmd/worker/*.h) $(PROTO_HDRS) libvmm/nvmm.h
 WORKER_A    := $(B)/libworker.a
 WORKER_BIN  := $(B)/vmm-worker
 WORKER_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd/worker
 WORKER_LIBS := -ljansson -luv -lseccomp
 
-$(B)/vmmd/worker/%.o: vmmd/worker/%.c $(WORKER_HDRS) $(DEPS_STAMP)
+$(B)/obj/vmmd/worker/%.o: vmmd/worker/%.c $(WORKER_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(WORKER_CFLAGS) -c -o $@ $<
 
 # The seccomp filter is compiled at build time: sandbox.c, built as a
 # program, prints it as a header that sandbox.c then includes.
-SANDBOX_GEN := $(B)/vmmd/worker/sandbox_gen
-SANDBOX_BPF := $(B)/vmmd/worker/sandbox_bpf.h
-WORKER_CFLAGS += -I$(B)/vmmd/worker
+SANDBOX_GEN := $(B)/obj/vmmd/worker/sandbox_gen
+SANDBOX_BPF := $(B)/obj/vmmd/worker/sandbox_bpf.h
+WORKER_CFLAGS += -I$(B)/obj/vmmd/worker
 
 $(SANDBOX_GEN): vmmd/worker/sandbox.c $(WORKER_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -181,7 +215,7 @@ $(SANDBOX_GEN): vmmd/worker/sandbox.c $(WORKER_HDRS) $(DEPS_STAMP)
 $(SANDBOX_BPF): $(SANDBOX_GEN)
 	$(Q)$< > $@.tmp && mv $@.tmp $@
 
-$(B)/vmmd/worker/sandbox.o: $(SANDBOX_BPF)
+$(B)/obj/vmmd/worker/sandbox.o: $(SANDBOX_BPF)
 
 $(WORKER_A): $(WORKER_OBJS)
 	@echo "  AR      $@"
@@ -199,7 +233,7 @@ else
 WORKER_BIN_LIBS := $(WORKER_LIBS)
 endif
 
-$(WORKER_BIN): $(B)/vmmd/worker/main.o $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
+$(WORKER_BIN): $(B)/obj/vmmd/worker/main.o $(WORKER_A) $(PROTO_A) $(LIBVMM_A)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS) $(WORKER_BIN_LIBS)
 
@@ -244,13 +278,14 @@ TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(B)/tests/%)
-TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o $(B)/tests/testutil.o
+TEST_COMMON := $(B)/tests/vmtest.o $(B)/tests/workertest.o $(B)/tests/testutil.o \
+	$(B)/tests/vmmdtest.o
 TEST_CFLAGS := $(CFLAGS) -Ilibvmm -Itests -Iproto -Ivmmd/worker -Ivmmd \
 	-DBUILD_DIR='"$(abspath $(B))"' -DSRC_DIR='"$(CURDIR)"'
 TEST_LIBS   := $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) $(LDFLAGS) \
 	-lcmocka $(WORKER_LIBS) $(VMMD_LIBS)
 # The worker tests run the real binary on the real guest images.
-TEST_DEPS   := $(WORKER_BIN) $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin)
+TEST_DEPS   := $(WORKER_BIN) $(VMMD_BIN) $(VMMCTL_BIN) $(GUEST_SRCS:tests/guests/%.S=$(B)/tests/guests/%.bin)
 
 $(B)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIBVMM_HDRS) $(WORKER_HDRS) \
     $(DEPS_STAMP)
@@ -262,6 +297,9 @@ $(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) \
     $(VMMD_A) $(WORKER_A) $(PROTO_A) $(LIBVMM_A) | $(TEST_DEPS)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
+
+# test_vmmctl includes vmmctl's sources to reach their static functions.
+$(B)/tests/test_vmmctl.o: $(VMMCTL_SRCS) $(VMMCTL_HDRS)
 
 # libFuzzer targets (tests/fuzz_*.c).  `make test` runs each through a
 # small driver over its corpus plus random inputs; `make fuzz` builds real
@@ -281,7 +319,7 @@ $(B)/fuzz/%: tests/%.c $(WORKER_SRCS) $(PROTO_SRCS) $(LIBVMM_SRCS) \
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -pthread \
 		-fsanitize=fuzzer,address,undefined -Ilibvmm -Iproto \
-		-Ivmmd/worker -I$(B)/vmmd/worker -Itests -o $@ $< \
+		-Ivmmd/worker -I$(B)/obj/vmmd/worker -Itests -o $@ $< \
 		$(WORKER_SRCS) $(PROTO_SRCS) $(LIBVMM_SRCS) $(WORKER_LIBS)
 
 .PHONY: fuzz
@@ -330,7 +368,7 @@ check-vmhost: all $(TEST_BINS)
 .DEFAULT_GOAL := all
 .PHONY: all test bench demo install uninstall clean
 
-all: libvmm worker
+all: libvmm worker $(VMMD_BIN) $(VMMCTL_BIN)
 
 test: all tests
 	$(Q)tests/run-tests $(B)/tests $(TEST_BINS) $(FUZZ_BINS) \

@@ -22,7 +22,8 @@
 #include "rpc.h"
 #include "vmdef.h"
 
-#define RP_INPUT_MAX	4096	/* vm.console input, bytes */
+/* vm.console input: base64 of at most 4096 bytes. */
+#define RP_INPUT_MAX	(4096 / 3 * 4 + 4)
 #define RP_STATE_MAX	16	/* vm.list state filter, bytes */
 #define RP_BUF_MIN	4096	/* the reader's first buffer */
 
@@ -670,6 +671,7 @@ static const struct rpc_param rp_p_stop[] = {
 	RP_NAME,
 	{ "force", RPC_T_BOOLEAN, 0, 0, 0 },
 	{ "timeout", RPC_T_INTEGER, 0, 1, VMDEF_SHUTDOWN_MAX },
+	{ "wait", RPC_T_BOOLEAN, 0, 0, 0 },
 	RP_END
 };
 

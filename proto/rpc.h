@@ -41,7 +41,8 @@
 	X(INVALID_STATE, -32003, "invalid_state", "Invalid state")	\
 	X(PERMISSION_DENIED, -32004, "permission_denied", "Permission denied") \
 	X(RESOURCE_LIMIT, -32005, "resource_limit", "Resource limit")	\
-	X(BUSY, -32006, "busy", "Busy")
+	X(BUSY, -32006, "busy", "Busy")					\
+	X(FAILED, -32007, "failed", "Operation failed")
 
 enum rpc_code {
 #define RPC_X(NAME, code, name, msg)	RPC_E_##NAME = (code),

@@ -145,7 +145,7 @@ test_codes(void **state)
 		{ -32603, "internal_error" }, { -32001, "not_found" },
 		{ -32002, "already_exists" }, { -32003, "invalid_state" },
 		{ -32004, "permission_denied" }, { -32005, "resource_limit" },
-		{ -32006, "busy" },
+		{ -32006, "busy" }, { -32007, "failed" },
 	};
 	size_t i;
 

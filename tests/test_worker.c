@@ -2,11 +2,13 @@
  * test_worker.c: the worker's core.  The bus and guest-memory helpers
  * directly; then the real vmm-worker binary: command line and definition
  * errors, a guest's console bytes and exit statuses (poweroff, triple
- * fault), an SMP guest that starts its APs, and a graceful stop that has
- * to be forced.
+ * fault), an SMP guest that starts its APs, a graceful stop that has
+ * to be forced, and the readiness descriptor (-R).
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -361,6 +363,90 @@ test_sigterm_twice_forces(void **state)
 }
 
 /*
+ * Read the readiness pipe until end of file (at most timeout_ms): what
+ * came, at most len bytes; -1 on timeout.
+ */
+static ssize_t
+ready_read(int fd, char *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	size_t got = 0;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&pfd, 1, timeout_ms) != 1)
+			return -1;
+		n = read(fd, buf + got, len - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? (ssize_t)got : -1;
+		got += (size_t)n;
+		if (got == len)
+			return (ssize_t)got;
+	}
+}
+
+/*
+ * -R fd: the worker writes 'R' once its vcpus run and closes the
+ * descriptor (end of file right after); a worker that fails setup closes
+ * it by exiting, without a byte.
+ */
+static void
+test_ready_fd(void **state)
+{
+	static const char *def_ok = "{\"name\": \"rdy\", "
+	    "\"uuid\": \"00000000-0000-4000-8000-00000000d001\", "
+	    "\"memory\": {\"size_mib\": 4}, \"os\": {\"loader\": \"raw\", "
+	    "\"kernel\": \"" WT_GUEST("ctl_count") "\", "
+	    "\"load_address\": 4096}}";
+	static const char *def_bad = "{\"name\": \"rdy\", \"os\": "
+	    "{\"loader\": \"raw\", \"kernel\": \"/nonexistent/k.bin\", "
+	    "\"load_address\": 4096}}";
+	char arg[16], buf[8], sock[256];
+	struct wt_proc p;
+	int fds[2];
+
+	(void)state;
+	wt_require_worker();
+
+	/* The write end is inherited (no O_CLOEXEC), the read end is not. */
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFD, FD_CLOEXEC), 0);
+	snprintf(arg, sizeof(arg), "%d", fds[1]);
+	wt_spawn(&p, def_ok, (const char *const []){ "-R", arg, NULL });
+	close(fds[1]);
+	WT_CHECK(&p, ready_read(fds[0], buf, sizeof(buf), WT_TIMEOUT) == 1);
+	WT_CHECK(&p, buf[0] == 'R');
+	/* By then the control socket is there and the guest prints. */
+	wt_sock_path(&p, "00000000-0000-4000-8000-00000000d001", sock,
+	    sizeof(sock));
+	WT_CHECK(&p, access(sock, F_OK) == 0);
+	WT_CHECK(&p, wt_console_wait(&p, "tick 0001", WT_TIMEOUT));
+	close(fds[0]);
+	wt_cleanup(&p);
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFD, FD_CLOEXEC), 0);
+	snprintf(arg, sizeof(arg), "%d", fds[1]);
+	wt_spawn(&p, def_bad, (const char *const []){ "-R", arg, NULL });
+	close(fds[1]);
+	WT_CHECK(&p, ready_read(fds[0], buf, sizeof(buf), WT_TIMEOUT) == 0);
+	assert_int_equal(wt_wait(&p, WT_TIMEOUT), 0);
+	WT_CHECK(&p, p.status == 66);
+	close(fds[0]);
+	wt_cleanup(&p);
+
+	/* Not a descriptor: a usage error. */
+	wt_spawn_argv(&p, "{}", (const char *const []){ "w", "-R", "77",
+	    "x.json", NULL });
+	assert_int_equal(wt_wait(&p, WT_TIMEOUT), 0);
+	WT_CHECK(&p, p.status == 64);
+	WT_CHECK(&p, strstr(p.log, "-R 77: not an open descriptor") != NULL);
+	wt_cleanup(&p);
+}
+
+/*
  * Guest RAM in huge pages: with none reserved, one clear line and status
  * 71; with some reserved (the test reserves them and puts the old value
  * back), the guest runs from them.
@@ -430,6 +516,7 @@ main(void)
 		cmocka_unit_test(test_smp_aps_start),
 		cmocka_unit_test(test_sigterm_forced_after_timeout),
 		cmocka_unit_test(test_sigterm_twice_forces),
+		cmocka_unit_test(test_ready_fd),
 		cmocka_unit_test(test_hugepages),
 	};
 

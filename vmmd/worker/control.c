@@ -38,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "base64.h"
 #include "control.h"
 #include "worker.h"
 
@@ -164,83 +165,6 @@ static void	ctl_pull(struct ctl_client *cl, bool bounded);
 static int	ctl_flush(struct ctl_client *cl);
 static void	ctl_accept_start(struct control *ctl);
 static void	ctl_server_closed(uv_handle_t *h);
-
-/* ------------------------------------------------------------------------ */
-/* Base64 (RFC 4648 section 4, with padding). */
-
-static const char ctl_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Encode len bytes into out, which holds 4 * ((len + 2) / 3) + 1 bytes. */
-static void
-ctl_b64_encode(const uint8_t *p, size_t len, char *out)
-{
-	uint32_t v;
-	size_t i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*out++ = ctl_b64[v >> 18];
-		*out++ = ctl_b64[(v >> 12) & 63];
-		*out++ = ctl_b64[(v >> 6) & 63];
-		*out++ = ctl_b64[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)p[i + 1] << 8;
-		*out++ = ctl_b64[v >> 18];
-		*out++ = ctl_b64[(v >> 12) & 63];
-		*out++ = i + 1 < len ? ctl_b64[(v >> 6) & 63] : '=';
-		*out++ = '=';
-	}
-	*out = '\0';
-}
-
-static int
-ctl_b64_value(char ch)
-{
-	const char *p;
-
-	if (ch == '\0' || (p = strchr(ctl_b64, ch)) == NULL)
-		return -1;
-	return (int)(p - ctl_b64);
-}
-
-/*
- * Decode s (length len, a multiple of 4, padding only at the end) into
- * out, which holds len / 4 * 3 bytes.  Returns the byte count or -EINVAL.
- */
-static ssize_t
-ctl_b64_decode(const char *s, size_t len, uint8_t *out)
-{
-	size_t i, n = 0, pad = 0;
-	uint32_t v;
-	int d[4], k;
-
-	if (len % 4 != 0)
-		return -EINVAL;
-	if (len > 0 && s[len - 1] == '=')
-		pad = s[len - 2] == '=' ? 2 : 1;
-	for (i = 0; i < len; i += 4) {
-		for (k = 0; k < 4; k++) {
-			if (i + 4 == len && k >= 4 - (int)pad)
-				d[k] = s[i + k] == '=' ? 0 : -1;
-			else
-				d[k] = ctl_b64_value(s[i + k]);
-			if (d[k] < 0)
-				return -EINVAL;
-		}
-		v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 |
-		    (uint32_t)d[2] << 6 | (uint32_t)d[3];
-		out[n++] = (uint8_t)(v >> 16);
-		if (i + 4 < len || pad < 2)
-			out[n++] = (uint8_t)(v >> 8);
-		if (i + 4 < len || pad < 1)
-			out[n++] = (uint8_t)v;
-	}
-	return (ssize_t)n;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Messages. */
@@ -465,7 +389,7 @@ static void
 ctl_pull(struct ctl_client *cl, bool bounded)
 {
 	static uint8_t buf[CTL_CONSOLE_CHUNK];
-	static char b64[(CTL_CONSOLE_CHUNK + 2) / 3 * 4 + 1];
+	static char b64[B64_ENCODE_SIZE(CTL_CONSOLE_CHUNK)];
 	struct console *c = cl->ctl->vm->console;
 	uint64_t lost;
 	size_t n;
@@ -479,7 +403,7 @@ ctl_pull(struct ctl_client *cl, bool bounded)
 			break;
 		if (n == 0)
 			break;
-		ctl_b64_encode(buf, n, b64);
+		b64_encode(buf, n, b64);
 		if (ctl_send(cl, json_pack("{s:s, s:s}", "event", "console",
 		    "data", b64)) != 0)
 			break;
@@ -800,9 +724,9 @@ ctl_cmd_console_input(struct ctl_req *r)
 	if (r->cl->ctl->writer != r->cl)
 		return ctl_fail(r, CTL_E_NOT_WRITER, "console_input needs "
 		    "console_attach with mode \"write\"");
-	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+	if ((buf = malloc(B64_DECODE_MAX(len) + 1)) == NULL)
 		return ctl_fail(r, CTL_E_INTERNAL, "out of memory");
-	if ((n = ctl_b64_decode(data, len, buf)) < 0)
+	if ((n = b64_decode(data, len, buf)) < 0)
 		error = ctl_fail(r, CTL_E_BAD_REQUEST, "console_input: data is "
 		    "not valid base64");
 	else if (console_input(r->vm->console, buf, (size_t)n) != 0)
@@ -835,12 +759,12 @@ ctl_cmd_console_log(struct ctl_req *r)
 		    "not be negative");
 	n = (uint64_t)want < cs.scrollback ? (size_t)want : cs.scrollback;
 	if ((buf = malloc(n + 1)) == NULL ||
-	    (b64 = malloc((n + 2) / 3 * 4 + 1)) == NULL) {
+	    (b64 = malloc(B64_ENCODE_SIZE(n))) == NULL) {
 		error = ctl_fail(r, CTL_E_INTERNAL, "out of memory");
 		goto out;
 	}
 	n = console_scrollback(c, buf, n, &end);
-	ctl_b64_encode(buf, n, b64);
+	b64_encode(buf, n, b64);
 	if ((error = ctl_set(r, "data", json_string(b64))) == 0 &&
 	    (error = ctl_set(r, "bytes", json_integer((json_int_t)n))) == 0)
 		error = ctl_set(r, "total", json_integer((json_int_t)end));

@@ -5,7 +5,7 @@
  * status says how (worker.h, WORKER_EXIT_MAP).
  *
  *	vmm-worker [-vS] [-r rundir] [-u user] [-c fd|none] [-D index=fd]
- *	    [-T index=fd] definition.json|-
+ *	    [-T index=fd] [-R fd] definition.json|-
  */
 
 #include <errno.h>
@@ -30,6 +30,7 @@ struct main_opts {
 	const char *rundir;
 	const char *user;
 	int console_fd;
+	int ready_fd;		/* -R: told 'R' once the vcpus run, else -1 */
 	int disk_fd[VMDEF_DISK_MAX];
 	int tap_fd[VMDEF_NIC_MAX];
 	const char *def_path;
@@ -43,7 +44,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: vmm-worker [-vS] [-r rundir] [-u user] "
 	    "[-c fd|none] [-D index=fd] [-T index=fd]\n"
-	    "                  definition.json|-\n");
+	    "                  [-R fd] definition.json|-\n");
 	exit(worker_exit_status(WORKER_EXIT_USAGE));
 }
 
@@ -93,11 +94,12 @@ main_parse_args(int argc, char **argv, struct main_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->console_fd = STDOUT_FILENO;
+	o->ready_fd = -1;
 	for (i = 0; i < VMDEF_DISK_MAX; i++)
 		o->disk_fd[i] = -1;
 	for (i = 0; i < VMDEF_NIC_MAX; i++)
 		o->tap_fd[i] = -1;
-	while ((ch = getopt(argc, argv, "vSr:u:c:D:T:")) != -1) {
+	while ((ch = getopt(argc, argv, "vSr:u:c:D:T:R:")) != -1) {
 		switch (ch) {
 		case 'v':
 			o->verbose = true;
@@ -123,6 +125,13 @@ main_parse_args(int argc, char **argv, struct main_opts *o)
 			break;
 		case 'T':
 			main_indexed_fd(optarg, o->tap_fd, VMDEF_NIC_MAX, 'T');
+			break;
+		case 'R':
+			if ((o->ready_fd = main_fd_arg(optarg)) == -1)
+				fatalx(WORKER_EXIT_USAGE, "-R %s: not an open "
+				    "descriptor", optarg);
+			/* Not for anything we might ever start. */
+			(void)fcntl(o->ready_fd, F_SETFD, FD_CLOEXEC);
 			break;
 		default:
 			usage();
@@ -359,6 +368,30 @@ main_test_forbidden(void)
 	log_warnx("VMM_WORKER_TEST_FORBIDDEN: openat returned %d", fd);
 }
 
+/*
+ * Tell the parent (-R) that the guest runs: one byte 'R', then the
+ * descriptor is closed.  A worker that fails before this point closes it
+ * by exiting, so the parent reads end of file instead.  write and close
+ * are on the sandbox's allowlist.
+ */
+static void
+main_ready(int fd, bool running)
+{
+	ssize_t n;
+
+	if (fd == -1)
+		return;
+	if (running) {
+		do
+			n = write(fd, "R", 1);
+		while (n == -1 && errno == EINTR);
+		if (n != 1)
+			log_warnx("-R %d: cannot report readiness: %s", fd,
+			    n == -1 ? strerror(errno) : "short write");
+	}
+	close(fd);
+}
+
 static int
 main_exit_status(const struct vm *vm)
 {
@@ -410,9 +443,12 @@ main(int argc, char **argv)
 	    (error = sandbox_enter(o.user, err, sizeof(err))) != 0)
 		fatalx(WORKER_EXIT_OSERR, "sandbox: %s", err);
 	main_test_forbidden();
-	if (vcpu_start_all(vm) == 0)
+	if (vcpu_start_all(vm) == 0) {
 		log_debug("running %u vcpu(s), %llu MiB", vm->nvcpus,
 		    (unsigned long long)def.memory_mib);
+		main_ready(o.ready_fd, true);
+	} else
+		main_ready(o.ready_fd, false);
 	vm_run(vm);
 
 	status = main_exit_status(vm);
