@@ -392,9 +392,15 @@ demo: $(B)/tests/demo $(WORKER_BIN) $(B)/tests/guests/hello.bin
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
-		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(LIBEXECDIR)
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(WORKER_BIN) $(DESTDIR)$(LIBEXECDIR)/vmm-worker
+	install -m 0755 $(VMMD_BIN) $(DESTDIR)$(SBINDIR)/vmmd
+	install -m 0755 $(VMMCTL_BIN) $(DESTDIR)$(BINDIR)/vmmctl
+	install -m 0644 vmmd/vmmd.8 $(DESTDIR)$(MANDIR)/man8/vmmd.8
+	install -m 0644 vmmctl/vmmctl.8 $(DESTDIR)$(MANDIR)/man8/vmmctl.8
+	install -m 0644 vmmd/vmmd.conf.5 $(DESTDIR)$(MANDIR)/man5/vmmd.conf.5
 	install -m 0644 vmmd/worker/vmm-worker.8 \
 		$(DESTDIR)$(MANDIR)/man8/vmm-worker.8
 	install -m 0644 $(LIBVMM_A) $(DESTDIR)$(LIBDIR)/libvmm.a
@@ -418,7 +424,10 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man3/libvmm.3 \
 		$(DESTDIR)$(MANDIR)/man3/libnvmm.3 \
 		$(DESTDIR)$(LIBEXECDIR)/vmm-worker \
-		$(DESTDIR)$(MANDIR)/man8/vmm-worker.8
+		$(DESTDIR)$(MANDIR)/man8/vmm-worker.8 \
+		$(DESTDIR)$(SBINDIR)/vmmd $(DESTDIR)$(BINDIR)/vmmctl \
+		$(DESTDIR)$(MANDIR)/man8/vmmd.8 $(DESTDIR)$(MANDIR)/man8/vmmctl.8 \
+		$(DESTDIR)$(MANDIR)/man5/vmmd.conf.5
 
 clean:
 	rm -rf $(B)
