@@ -112,42 +112,59 @@ mt_defer(struct call *call, json_t *params, json_t **result,
  */
 
 /*
- * Where a definition goes: a new VM, or the VM it replaces.  A definition
- * without a uuid that replaces a VM by name keeps that VM's uuid.
+ * Why db_vm_put refused def with -EEXIST: the name is another VM's, or
+ * (without replace) the uuid is taken.  Looked up only on a conflict, so
+ * that a define costs one transaction and no query.
  */
 static int
-mt_define_target(struct vmmd *d, const json_t *in, struct vmdef *def,
-    bool replace, struct rpc_error *err)
+mt_define_conflict(struct vmmd *d, const struct vmdef *def,
+    struct rpc_error *err)
 {
-	bool has_uuid = json_object_get(in, "uuid") != NULL;
-	struct db_vm by_name, by_uuid;
-	int rc, found_uuid;
+	struct db_vm vm;
+	int rc;
 
-	memset(&by_name, 0, sizeof(by_name));
-	memset(&by_uuid, 0, sizeof(by_uuid));
-	if ((rc = db_vm_get_by_name(d->db, def->name, &by_name, NULL)) != 0 &&
-	    rc != -ENOENT)
-		return mt_db_error(d, rc, err);
-	if (rc == 0 && replace && !has_uuid)
-		memcpy(def->uuid, by_name.uuid, sizeof(def->uuid));
-	found_uuid = db_vm_get_by_uuid(d->db, def->uuid, &by_uuid, NULL);
-	rc = 0;
-	if (found_uuid != 0 && found_uuid != -ENOENT)
-		rc = mt_db_error(d, found_uuid, err);
-	else if (by_name.uuid[0] != '\0' &&
-	    (!replace || strcmp(by_name.uuid, def->uuid) != 0))
+	memset(&vm, 0, sizeof(vm));
+	if ((rc = db_vm_get_by_name(d->db, def->name, &vm, NULL)) == 0 &&
+	    strcmp(vm.uuid, def->uuid) != 0)
 		rc = rpc_error_set(err, RPC_E_ALREADY_EXISTS, json_pack(
-		    "{s:s,s:s}", "vm", by_name.name, "uuid", by_name.uuid),
-		    "a VM named \"%s\" already exists (uuid %s)", by_name.name,
-		    by_name.uuid);
-	else if (found_uuid == 0 && !replace)
+		    "{s:s,s:s}", "vm", vm.name, "uuid", vm.uuid), "a VM named "
+		    "\"%s\" already exists (uuid %s)", vm.name, vm.uuid);
+	else if (db_vm_free(&vm), (rc = db_vm_get_by_uuid(d->db, def->uuid,
+	    &vm, NULL)) == 0)
 		rc = rpc_error_set(err, RPC_E_ALREADY_EXISTS, json_pack(
-		    "{s:s,s:s}", "vm", by_uuid.name, "uuid", by_uuid.uuid),
-		    "uuid %s already belongs to the VM \"%s\"", by_uuid.uuid,
-		    by_uuid.name);
-	db_vm_free(&by_name);
-	db_vm_free(&by_uuid);
+		    "{s:s,s:s}", "vm", vm.name, "uuid", vm.uuid), "uuid %s "
+		    "already belongs to the VM \"%s\"", vm.uuid, vm.name);
+	else
+		rc = rpc_error_set(err, RPC_E_ALREADY_EXISTS, NULL, "the name "
+		    "or uuid was taken meanwhile");
+	db_vm_free(&vm);
 	return rc;
+}
+
+/*
+ * Store def.  A definition without a uuid that replaces a VM by name
+ * keeps that VM's uuid.
+ */
+static int
+mt_define_store(struct vmmd *d, const json_t *in, struct vmdef *def,
+    bool replace, const char *who, struct rpc_error *err)
+{
+	struct db_vm vm;
+	int rc;
+
+	if (replace && json_object_get(in, "uuid") == NULL) {
+		rc = db_vm_get_by_name(d->db, def->name, &vm, NULL);
+		if (rc != 0 && rc != -ENOENT)
+			return mt_db_error(d, rc, err);
+		if (rc == 0)
+			memcpy(def->uuid, vm.uuid, sizeof(def->uuid));
+		db_vm_free(&vm);
+	}
+	if ((rc = db_vm_put(d->db, def, replace, who)) == -EEXIST)
+		return mt_define_conflict(d, def, err);
+	if (rc != 0)
+		return mt_db_error(d, rc, err);
+	return 0;
 }
 
 static int
@@ -170,11 +187,7 @@ mt_vm_define(void *ctx, json_t *params, json_t **result,
 		return rpc_error_set(err, RPC_E_INTERNAL, NULL, "out of "
 		    "memory");
 	}
-	if ((rc = mt_define_target(d, in, &def, replace, err)) == 0 &&
-	    (rc = db_vm_put(d->db, &def, replace, call->peer->who)) != 0)
-		rc = rc == -EEXIST ? rpc_error_set(err,
-		    RPC_E_ALREADY_EXISTS, NULL, "the name or uuid was taken "
-		    "meanwhile") : mt_db_error(d, rc, err);
+	rc = mt_define_store(d, in, &def, replace, call->peer->who, err);
 	if (rc == 0) {
 		vmmd_info("%s: defined %s (%s)", call->peer->who, def.name,
 		    def.uuid);

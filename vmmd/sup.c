@@ -1,10 +1,11 @@
 /*
- * sup.c: the supervisor's core (sup.h): one entry per VM, the operations
- * that clients ask for, and what a worker's readiness and exit do to its
- * VM.  Every state a VM takes goes through vmstate_next and is written to
- * the database with its "vm.state" event before anything else happens.
- * Operations finish through one queue that a zero timer empties, so that
- * no completion ever runs inside the call that started it.
+ * sup.c: the supervisor's core (sup.h): one entry per VM, and what
+ * starting, a worker's readiness, its exit and a stop do to its VM.
+ * Every state a VM takes goes through vmstate_next and is written to the
+ * database with its "vm.state" event before anything else happens.
+ * Operations (sup_ops.c) finish through one queue that a zero timer
+ * empties, so that no completion ever runs inside the call that started
+ * it.
  */
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
 #include "sup_internal.h"
 
 /* -------------------------------------------------------------------------- */
@@ -86,7 +86,7 @@ sup_who(const struct peer *p)
 	return p != NULL && p->who[0] != '\0' ? p->who : SUP_WHO_VMMD;
 }
 
-static struct sup_op *
+struct sup_op *
 sup_op_new(enum sup_op_kind kind, const char *who, sup_done_fn *done,
     void *arg)
 {
@@ -172,7 +172,7 @@ sup_ops_succeed(struct sup *s, struct sup_ops *q)
 	}
 }
 
-static int
+int
 sup_nomem(struct rpc_error *err)
 {
 	return rpc_error_set(err, RPC_E_INTERNAL, NULL, "out of memory");
@@ -320,7 +320,7 @@ sup_record(struct sup_vm *v, enum db_state to, const char *who,
 }
 
 /* The "cannot VERB: the VM is STATE" error of a refused event. */
-static int
+int
 sup_refused(const struct sup_vm *v, enum vmstate_event ev,
     struct rpc_error *err)
 {
@@ -483,7 +483,6 @@ sup_start_trouble(struct sup_vm *v, const char *why)
 		return;
 	vmmd_warnx("vm %s: %s", v->name, why);
 	snprintf(v->start_fail, sizeof(v->start_fail), "%s", why);
-	snprintf(v->kill_why, sizeof(v->kill_why), "%s; killed", why);
 	/* The worker may be ending by itself: let it, briefly. */
 	if (sup_timer_start(v->s, &v->start_t, SUP_CTL_GRACE_MS,
 	    sup_start_timeout, v) != 0)
@@ -502,10 +501,11 @@ sup_start_timeout(void *arg)
 		snprintf(v->start_fail, sizeof(v->start_fail), "the worker "
 		    "was not ready within %d s and was killed",
 		    SUP_START_TIMEOUT_MS / 1000);
-		snprintf(v->kill_why, sizeof(v->kill_why), "not ready within "
-		    "%d s: killed", SUP_START_TIMEOUT_MS / 1000);
 		vmmd_warnx("vm %s: %s", v->name, v->start_fail);
 	}
+	/* The exit's message says why we killed it. */
+	snprintf(v->kill_why, sizeof(v->kill_why), "killed during start: %s",
+	    v->start_fail);
 	(void)sup_stop_vm(v, SUP_WHO_VMMD, true, 0);
 }
 
@@ -543,8 +543,8 @@ sup_fail_starts(struct sup_vm *v, const struct sup_end *e,
 	if (v->start_fail[0] != '\0')
 		snprintf(msg, sizeof(msg), "%s", v->start_fail);
 	else if (e->last[0] != '\0')
-		snprintf(msg, sizeof(msg), "the worker exited during start: %.126s",
-		    e->last);
+		snprintf(msg, sizeof(msg), "the worker exited during start: "
+		    "%.126s", e->last);
 	else
 		snprintf(msg, sizeof(msg), "the worker exited during start "
 		    "with status %d", e->status);
@@ -600,6 +600,56 @@ sup_lost_decision(struct vmstate_exit *dec)
 }
 
 /*
+ * The exit policy's decision on e (the budget is charged for a
+ * restart), and the state it leads v to.
+ */
+static enum db_state
+sup_decide(struct sup_vm *v, const struct sup_end *e,
+    struct vmstate_exit *dec)
+{
+	int status = e->status;
+	enum db_state to;
+
+	/* Policy-wise a worker that vanished was killed. */
+	if (status == SUP_STATUS_LOST)
+		status = VMSTATE_SIGNAL_BASE + SIGKILL;
+	(void)vmstate_on_exit(&v->def, status, v->request, &v->budget,
+	    vmmd_now_ms(), dec);
+	if (e->status == SUP_STATUS_LOST)
+		sup_lost_decision(dec);
+	if (v->kill_why[0] != '\0')
+		snprintf(dec->message, sizeof(dec->message), "%s",
+		    v->kill_why);
+	if (vmstate_next(v->rt.state, dec->event, &to) != 0) {
+		vmmd_warnx("vm %s: unexpected %s in state %s", v->name,
+		    vmstate_event_name(dec->event),
+		    db_state_name(v->rt.state));
+		to = dec->state;
+	}
+	return to;
+}
+
+/* The exit in vm_runtime (last_exit, no worker) and the event log. */
+static void
+sup_end_record(struct sup_vm *v, const struct sup_end *e,
+    const struct vmstate_exit *dec, enum db_state to, const char *who)
+{
+	v->rt.pid = 0;
+	v->rt.socket[0] = '\0';
+	snprintf(v->rt.exit_reason, sizeof(v->rt.exit_reason), "%s",
+	    dec->reason);
+	v->rt.exit_status = e->status;
+	snprintf(v->rt.exit_message, sizeof(v->rt.exit_message), "%s",
+	    dec->message);
+	if (to == DB_STATE_STARTING)
+		v->rt.restart_count++;
+	(void)sup_record(v, to, who, json_pack("{s:s, s:i, s:s}", "reason",
+	    dec->reason, "status", e->status, "message", dec->message));
+	vmmd_info("vm %s: %s (status %d): %s; now %s", v->name, dec->reason,
+	    e->status, dec->message, db_state_name(to));
+}
+
+/*
  * The worker of v is gone (e): decide by the exit policy, record it,
  * tell the watchers, finish the operations that waited for it, and
  * restart when the policy says so.
@@ -611,41 +661,15 @@ sup_end(struct sup_vm *v, const struct sup_end *e)
 	struct vmstate_exit dec;
 	const char *who;
 	enum db_state to;
-	int status = e->status;
 
 	sup_timer_stop(&v->start_t);
 	sup_timer_stop(&v->stop_t);
 	/* A guest that ran and ended at once still started. */
 	if (e->ready && v->rt.state == DB_STATE_STARTING)
 		sup_worker_ready(v);
-	if (status == SUP_STATUS_LOST)
-		status = VMSTATE_SIGNAL_BASE + SIGKILL;
-	(void)vmstate_on_exit(&v->def, status, v->request, &v->budget,
-	    vmmd_now_ms(), &dec);
-	if (e->status == SUP_STATUS_LOST)
-		sup_lost_decision(&dec);
-	if (v->kill_why[0] != '\0')
-		snprintf(dec.message, sizeof(dec.message), "%s", v->kill_why);
-	if (vmstate_next(v->rt.state, dec.event, &to) != 0) {
-		vmmd_warnx("vm %s: unexpected %s in state %s", v->name,
-		    vmstate_event_name(dec.event),
-		    db_state_name(v->rt.state));
-		to = dec.state;
-	}
+	to = sup_decide(v, e, &dec);
 	who = v->request != VMSTATE_REQUEST_NONE ? v->req_who : SUP_WHO_VMMD;
-	v->rt.pid = 0;
-	v->rt.socket[0] = '\0';
-	snprintf(v->rt.exit_reason, sizeof(v->rt.exit_reason), "%s",
-	    dec.reason);
-	v->rt.exit_status = e->status;
-	snprintf(v->rt.exit_message, sizeof(v->rt.exit_message), "%s",
-	    dec.message);
-	if (to == DB_STATE_STARTING)
-		v->rt.restart_count++;
-	(void)sup_record(v, to, who, json_pack("{s:s, s:i, s:s}", "reason",
-	    dec.reason, "status", e->status, "message", dec.message));
-	vmmd_info("vm %s: %s (status %d): %s; now %s", v->name, dec.reason,
-	    e->status, dec.message, db_state_name(to));
+	sup_end_record(v, e, &dec, to, who);
 	v->request = VMSTATE_REQUEST_NONE;
 	v->pausing = v->resuming = v->resetting = false;
 	v->kill_why[0] = '\0';
@@ -821,316 +845,6 @@ sup_stop_vm(struct sup_vm *v, const char *who, bool force,
 		vmmd_warnx("vm %s: out of memory for the stop's deadline",
 		    v->name);
 	return 0;
-}
-
-/* -------------------------------------------------------------------------- */
-/* The client operations. */
-
-int
-sup_start(struct sup *s, const struct peer *p, const char *name,
-    sup_done_fn *done, void *arg, struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	enum db_state to;
-	int rc;
-
-	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
-		return rc;
-	if (s->shutting)
-		return rpc_error_set(err, RPC_E_BUSY, NULL, "vmmd is shutting "
-		    "down");
-	/* Two starts of one VM: both finish when it runs. */
-	if (v->rt.state != DB_STATE_STARTING &&
-	    vmstate_next(v->rt.state, VMSTATE_EV_START_REQUESTED, &to) != 0)
-		return sup_refused(v, VMSTATE_EV_START_REQUESTED, err);
-	if ((op = sup_op_new(SUP_OP_START, sup_who(p), done, arg)) == NULL)
-		return sup_nomem(err);
-	TAILQ_INSERT_TAIL(&v->starts, op, link);
-	if (v->rt.state == DB_STATE_STARTING)
-		return 0;
-	if ((rc = sup_run(v, op->who, true, err)) != 0) {
-		TAILQ_REMOVE(&v->starts, op, link);
-		free(op);
-	}
-	return rc;
-}
-
-/* vm.stop and vm.restart: op waits for the worker's exit. */
-static int
-sup_stop_op(struct sup_vm *v, struct sup_op *op, bool force,
-    unsigned int timeout_s, struct rpc_error *err)
-{
-	enum vmstate_event ev = force ? VMSTATE_EV_STOP_FORCED :
-	    VMSTATE_EV_STOP_REQUESTED;
-	enum db_state to;
-	unsigned int t;
-
-	if (!(v->rt.state == DB_STATE_STARTING && v->w == NULL) &&
-	    (vmstate_next(v->rt.state, ev, &to) != 0 || v->w == NULL)) {
-		free(op);
-		return sup_refused(v, ev, err);
-	}
-	t = timeout_s != 0 ? timeout_s : v->def_ok ?
-	    v->def.shutdown_timeout : VMDEF_SHUTDOWN_DEF;
-	if (t > VMDEF_SHUTDOWN_MAX)
-		t = VMDEF_SHUTDOWN_MAX;
-	TAILQ_INSERT_TAIL(&v->stops, op, link);
-	(void)sup_stop_vm(v, op->who, force, t * 1000);
-	return 0;
-}
-
-int
-sup_stop(struct sup *s, const struct peer *p, const char *name, bool force,
-    unsigned int timeout_s, sup_done_fn *done, void *arg,
-    struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	int rc;
-
-	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
-		return rc;
-	if ((op = sup_op_new(SUP_OP_STOP, sup_who(p), done, arg)) == NULL)
-		return sup_nomem(err);
-	return sup_stop_op(v, op, force, timeout_s, err);
-}
-
-int
-sup_restart(struct sup *s, const struct peer *p, const char *name,
-    bool force, unsigned int timeout_s, sup_done_fn *done, void *arg,
-    struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	int rc;
-
-	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
-		return rc;
-	if (s->shutting)
-		return rpc_error_set(err, RPC_E_BUSY, NULL, "vmmd is shutting "
-		    "down");
-	if ((op = sup_op_new(SUP_OP_RESTART, sup_who(p), done, arg)) == NULL)
-		return sup_nomem(err);
-	return sup_stop_op(v, op, force, timeout_s, err);
-}
-
-/* A request in flight that another would conflict with. */
-static int
-sup_busy(const struct sup_vm *v, struct rpc_error *err)
-{
-	return rpc_error_set(err, RPC_E_BUSY, json_pack("{s:s}", "state",
-	    db_state_name(v->rt.state)), "a %s of this VM is under way",
-	    v->pausing ? "pause" : v->resuming ? "resume" : "reset");
-}
-
-/*
- * Send cmd (stolen) for op's sake; fn finishes op with the reply.
- * 0, or RPC_E_FAILED when the worker cannot be reached.
- */
-static int
-sup_send_op(struct sup_vm *v, json_t *cmd, sup_reply_fn *fn,
-    struct sup_op *op, struct rpc_error *err)
-{
-	if (sup_ctl_send(v->w, cmd, fn, op) != 0) {
-		free(op);
-		return rpc_error_set(err, RPC_E_FAILED, NULL, "vmmd has no "
-		    "control connection to the worker of %s", v->name);
-	}
-	return 0;
-}
-
-/* The reply to a pause, resume or reset: the state moves on it. */
-static void
-sup_run_replied(struct sup_worker *w, struct sup_req *rq, json_t *reply)
-{
-	struct sup_op *op = rq->op;
-	struct sup_vm *v = w->vm;
-	bool ok = reply != NULL && json_is_true(json_object_get(reply, "ok"));
-	enum vmstate_event ev;
-	enum db_state to;
-
-	if (strcmp(rq->cmd, "pause") == 0) {
-		v->pausing = false;
-		ev = VMSTATE_EV_PAUSED;
-	} else if (strcmp(rq->cmd, "resume") == 0) {
-		v->resuming = false;
-		ev = VMSTATE_EV_RESUMED;
-	} else {
-		v->resetting = false;
-		if (!ok && v->request == VMSTATE_REQUEST_RESET)
-			v->request = VMSTATE_REQUEST_NONE;
-		ev = VMSTATE_EV_COUNT;	/* the exit moves it */
-	}
-	if (!ok) {
-		(void)sup_ctl_error(reply, &op->err, v);
-		sup_op_finish(v->s, op);
-		return;
-	}
-	/* Not when a stop came meanwhile: the stop decides the state. */
-	if (ev != VMSTATE_EV_COUNT && vmstate_next(v->rt.state, ev, &to) == 0)
-		(void)sup_record(v, to, op->who, NULL);
-	sup_op_finish(v->s, op);
-}
-
-/* pause, resume, reset: ev must be allowed and nothing else in flight. */
-static int
-sup_runop(struct sup *s, const struct peer *p, const char *name,
-    enum vmstate_event ev, const char *cmd, sup_done_fn *done, void *arg,
-    struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	enum db_state to;
-	int rc;
-
-	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
-		return rc;
-	if (vmstate_next(v->rt.state, ev, &to) != 0)
-		return sup_refused(v, ev, err);
-	if (v->pausing || v->resuming || v->resetting)
-		return sup_busy(v, err);
-	if ((op = sup_op_new(SUP_OP_REQUEST, sup_who(p), done, arg)) == NULL)
-		return sup_nomem(err);
-	if ((rc = sup_send_op(v, json_pack("{s:s}", "cmd", cmd),
-	    sup_run_replied, op, err)) != 0)
-		return rc;
-	if (ev == VMSTATE_EV_PAUSE_REQUESTED)
-		v->pausing = true;
-	else if (ev == VMSTATE_EV_RESUME_REQUESTED)
-		v->resuming = true;
-	else {
-		v->resetting = true;
-		v->request = VMSTATE_REQUEST_RESET;
-		snprintf(v->req_who, sizeof(v->req_who), "%s", op->who);
-	}
-	return 0;
-}
-
-int
-sup_reset(struct sup *s, const struct peer *p, const char *name,
-    sup_done_fn *done, void *arg, struct rpc_error *err)
-{
-	return sup_runop(s, p, name, VMSTATE_EV_RESET_REQUESTED, "reset",
-	    done, arg, err);
-}
-
-int
-sup_pause(struct sup *s, const struct peer *p, const char *name,
-    sup_done_fn *done, void *arg, struct rpc_error *err)
-{
-	return sup_runop(s, p, name, VMSTATE_EV_PAUSE_REQUESTED, "pause",
-	    done, arg, err);
-}
-
-int
-sup_resume(struct sup *s, const struct peer *p, const char *name,
-    sup_done_fn *done, void *arg, struct rpc_error *err)
-{
-	return sup_runop(s, p, name, VMSTATE_EV_RESUME_REQUESTED, "resume",
-	    done, arg, err);
-}
-
-/* Running or paused, as stats and console input need. */
-static int
-sup_live(struct sup *s, const char *name, const char *what,
-    struct sup_vm **out, struct rpc_error *err)
-{
-	enum db_state st;
-	int rc;
-
-	if ((rc = sup_lookup(s, name, true, out, err)) != 0)
-		return rc;
-	st = (*out)->rt.state;
-	if (st != DB_STATE_RUNNING && st != DB_STATE_PAUSED)
-		return rpc_error_set(err, RPC_E_INVALID_STATE,
-		    json_pack("{s:s}", "state", db_state_name(st)),
-		    "cannot %s: the VM is %s", what, db_state_name(st));
-	return 0;
-}
-
-static void
-sup_stats_replied(struct sup_worker *w, struct sup_req *rq, json_t *reply)
-{
-	struct sup_op *op = rq->op;
-	struct sup_vm *v = w->vm;
-	json_t *r;
-
-	if (reply == NULL || !json_is_true(json_object_get(reply, "ok"))) {
-		(void)sup_ctl_error(reply, &op->err, v);
-		sup_op_finish(v->s, op);
-		return;
-	}
-	if ((r = json_deep_copy(reply)) == NULL) {
-		rpc_error_set(&op->err, RPC_E_INTERNAL, NULL, "out of memory");
-		sup_op_finish(v->s, op);
-		return;
-	}
-	json_object_del(r, "ok");
-	json_object_del(r, "id");
-	json_object_set_new(r, "name", json_string(v->name));
-	json_object_set_new(r, "state", json_string(db_state_name(
-	    v->rt.state)));
-	json_object_set_new(r, "uptime_ms", json_integer(v->rt.started_at ?
-	    vmmd_now_ms() - v->rt.started_at : 0));
-	op->result = r;
-	sup_op_finish(v->s, op);
-}
-
-int
-sup_stats(struct sup *s, const char *name, sup_done_fn *done, void *arg,
-    struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	int rc;
-
-	if ((rc = sup_live(s, name, "read the stats", &v, err)) != 0)
-		return rc;
-	if ((op = sup_op_new(SUP_OP_REQUEST, SUP_WHO_VMMD, done, arg)) ==
-	    NULL)
-		return sup_nomem(err);
-	return sup_send_op(v, json_pack("{s:s}", "cmd", "stats"),
-	    sup_stats_replied, op, err);
-}
-
-static void
-sup_input_replied(struct sup_worker *w, struct sup_req *rq, json_t *reply)
-{
-	struct sup_op *op = rq->op;
-	json_t *n = reply != NULL ? json_object_get(reply, "bytes") : NULL;
-
-	if (reply == NULL || !json_is_true(json_object_get(reply, "ok")) ||
-	    !json_is_integer(n))
-		(void)sup_ctl_error(reply, &op->err, w->vm);
-	else
-		op->result = json_pack("{s:I}", "bytes", json_integer_value(n));
-	sup_op_finish(w->s, op);
-}
-
-int
-sup_console_input(struct sup *s, const struct peer *p, const char *name,
-    const void *data, size_t len, sup_done_fn *done, void *arg,
-    struct rpc_error *err)
-{
-	struct sup_vm *v;
-	struct sup_op *op;
-	json_t *cmd;
-	char *b64;
-	int rc;
-
-	if ((rc = sup_live(s, name, "write to the console", &v, err)) != 0)
-		return rc;
-	if ((b64 = malloc(B64_ENCODE_SIZE(len))) == NULL)
-		return sup_nomem(err);
-	b64_encode(data, len, b64);
-	cmd = json_pack("{s:s, s:s}", "cmd", "console_input", "data", b64);
-	free(b64);
-	if ((op = sup_op_new(SUP_OP_REQUEST, sup_who(p), done, arg)) == NULL) {
-		json_decref(cmd);
-		return sup_nomem(err);
-	}
-	return sup_send_op(v, cmd, sup_input_replied, op, err);
 }
 
 /* -------------------------------------------------------------------------- */

@@ -15,6 +15,9 @@
  * done(arg, result, err) is called exactly once when it ends, never from
  * inside the call itself: err NULL and result (stolen, NULL for null) on
  * success, else err (the callee clears it after the call).
+ *
+ * Everything runs on d->loop.  vmmd must ignore SIGPIPE (a worker may
+ * close its control socket while a request is being written).
  */
 
 #ifndef VMMD_SUP_H
@@ -62,12 +65,22 @@ int	sup_start_all(struct sup *s);
 /*
  * vmmd is stopping: cancel timers, close control connections; the
  * workers keep running unless cfg.stop_vms_on_exit, when every VM is
- * stopped by vmstate_shutdown_plan first.  cb runs when done.
+ * stopped by vmstate_shutdown_plan first (60 s in all).  Operations
+ * still pending fail.  cb runs once nothing of the supervisor's is left
+ * on the loop.  Once only: a second call is ignored.  A VM waiting out
+ * a restart's backoff stays "starting" without a worker, and the next
+ * vmmd starts it.
  */
 void	sup_shutdown(struct sup *s, void (*cb)(void *), void *arg);
 void	sup_free(struct sup *s);	/* after sup_shutdown's cb */
 
-/* Operations (see the conventions above and proto/PROTOCOL.md). */
+/*
+ * Operations (see the conventions above and proto/PROTOCOL.md).  A stop's
+ * timeout_s is the guest's time to shut down (0: the definition's
+ * shutdown_timeout); the worker is killed 5 s after it (5 s after a
+ * forced stop).  vm.start on a starting VM joins its start.  pause,
+ * resume and reset refuse with RPC_E_BUSY while one of them is in flight.
+ */
 int	sup_start(struct sup *s, const struct peer *p, const char *name,
 	    sup_done_fn *done, void *arg, struct rpc_error *err);
 int	sup_stop(struct sup *s, const struct peer *p, const char *name,
@@ -90,10 +103,15 @@ int	sup_console_input(struct sup *s, const struct peer *p,
 
 /*
  * Synchronous ones.  sup_console_attach makes c a watcher of name's
- * console (from now on).  sup_console_log returns {"data", "bytes",
- * "total"} from the mirror (the last bytes, 0: all it holds; it survives
- * the worker), and with follow makes c a watcher too.  Both return 0 or
- * an RPC error code with err filled.
+ * console (from now on; the VM must be running or paused).
+ * sup_console_log returns {"data", "bytes", "total"} from the mirror (the
+ * last bytes, 0: all it holds; it survives the worker; empty for a VM
+ * that has not run since vmmd started), and with follow makes c a watcher
+ * too.  "total" counts the bytes the guest wrote as vmmd knows them: those
+ * received and those the worker reported lost, since this vmmd started
+ * (across the VM's runs; for an adopted worker, from the start of the
+ * scrollback it replayed).  Both return 0 or an RPC error code with err
+ * filled.
  */
 int	sup_console_attach(struct sup *s, const char *name, struct conn *c,
 	    struct rpc_error *err);

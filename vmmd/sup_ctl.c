@@ -24,12 +24,6 @@ struct sup_write {
 
 static void sup_ctl_attach(struct sup_worker *w);
 
-bool
-sup_ctl_up(const struct sup_worker *w)
-{
-	return w != NULL && w->ctl == SUP_CTL_UP;
-}
-
 /* Is the connection open or being opened (more may come on it)? */
 bool
 sup_ctl_open_now(const struct sup_worker *w)
@@ -162,11 +156,16 @@ out:
 	return rc;
 }
 
+/*
+ * Send a request once the hello is checked (the console attachment may
+ * still be on its way: replies come in order).  -ENOTCONN before.
+ */
 int
 sup_ctl_send(struct sup_worker *w, json_t *cmd, sup_reply_fn *fn,
     struct sup_op *op)
 {
-	if (!sup_ctl_up(w)) {
+	if (w == NULL || (w->ctl != SUP_CTL_UP &&
+	    w->ctl != SUP_CTL_ATTACHING)) {
 		json_decref(cmd);
 		return -ENOTCONN;
 	}
@@ -328,7 +327,6 @@ sup_ev_exit(struct sup_worker *w, json_t *m, char *why, size_t whylen)
 	}
 	w->exit_event = true;
 	w->ev_status = (int)status;
-	snprintf(w->ev_reason, sizeof(w->ev_reason), "%s", reason);
 	return 0;
 }
 

@@ -1,10 +1,11 @@
 /*
  * sup_internal.h: the supervisor's private declarations, shared by its
- * files: sup.c (the VM entries, the operations, the state records, exits
- * and restarts), sup_life.c (adoption, autostart and shutdown),
- * sup_spawn.c (the worker process: posix_spawn, pidfd, its log and
- * readiness pipes), sup_ctl.c (the client of the worker's control
- * socket) and sup_console.c (the console mirror and its watchers).
+ * files: sup.c (the VM entries, the state records, starts, exits,
+ * restarts and stops), sup_ops.c (the client operations), sup_life.c
+ * (adoption, autostart and shutdown), sup_spawn.c (the worker process:
+ * posix_spawn, pidfd, its log and readiness pipes), sup_ctl.c (the
+ * client of the worker's control socket) and sup_console.c (the console
+ * mirror and its watchers).
  *
  * Ownership.  struct sup owns its VM entries (struct sup_vm), an entry
  * owns its worker (struct sup_worker) until the worker is detached; a
@@ -108,12 +109,11 @@ enum sup_ctl_state {
 	SUP_CTL_CLOSED,		/* closed or failed; not reopened */
 };
 
-/* One vmm-worker process, ours (child) or adopted. */
+/* One vmm-worker process, spawned by us or adopted. */
 struct sup_worker {
 	struct sup *s;
 	struct sup_vm *vm;	/* NULL once detached */
 	pid_t pid;
-	bool child;		/* spawned by us: reaped with waitid */
 	unsigned int handles;	/* open libuv handles; freed at 0 */
 	bool detached;
 
@@ -122,7 +122,7 @@ struct sup_worker {
 	bool pid_polling;
 	bool exited;		/* the pidfd said so */
 	bool gone;		/* sup_worker_gone ran */
-	int status;		/* waitid's, 0..255 (128 + signal) */
+	int status;		/* waitid's (our child), 0..255 */
 	bool have_status;
 
 	int log_fd;		/* stderr's read end, -1: none */
@@ -144,15 +144,13 @@ struct sup_worker {
 	bool pipe_open;
 	uv_connect_t connect;
 	struct rpc_reader ctl_rd;
-	char *rbuf;
-	bool rbuf_busy;
+	char *rbuf;		/* SUP_CTL_READ bytes, for libuv's reads */
 	struct sup_reqs reqs;
 	json_int_t next_id;
 	bool replay;		/* attach with the scrollback */
 	bool watch_only;	/* another client writes the console */
 	bool exit_event;	/* the worker said how it ended */
-	int ev_status;
-	char ev_reason[DB_EXIT_REASON_MAX + 1];
+	int ev_status;		/* ... with this status */
 
 	struct sup_timer *timer;	/* hello timeout, exit wait, lost */
 	char lost_why[160];	/* why the connection broke */
@@ -232,7 +230,12 @@ int	sup_lookup(struct sup *s, const char *name, bool create,
 int	sup_record(struct sup_vm *v, enum db_state to, const char *who,
 	    json_t *extra);
 void	sup_rt_write(struct sup_vm *v);
+struct sup_op *sup_op_new(enum sup_op_kind kind, const char *who,
+	    sup_done_fn *done, void *arg);
 void	sup_op_finish(struct sup *s, struct sup_op *op);
+int	sup_nomem(struct rpc_error *err);
+int	sup_refused(const struct sup_vm *v, enum vmstate_event ev,
+	    struct rpc_error *err);
 void	sup_op_fail(struct sup *s, struct sup_op *op, int code, json_t *data,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void	sup_ops_fail(struct sup *s, struct sup_ops *q, int code,
@@ -277,7 +280,6 @@ int	sup_ctl_open(struct sup_worker *w, enum sup_ctl_purpose purpose,
 	    const char *path);
 int	sup_ctl_send(struct sup_worker *w, json_t *cmd, sup_reply_fn *fn,
 	    struct sup_op *op);
-bool	sup_ctl_up(const struct sup_worker *w);
 bool	sup_ctl_open_now(const struct sup_worker *w);
 void	sup_ctl_close(struct sup_worker *w);
 int	sup_ctl_error(const json_t *reply, struct rpc_error *err,
