@@ -384,11 +384,14 @@ DEMO_DEF := {"name": "demo", "memory": {"size_mib": 2}, "os": \
 	{"loader": "raw", "kernel": "$(abspath $(B))/tests/guests/hello.bin", \
 	"load_address": "0x1000", "mode": "real"}}
 
-demo: $(B)/tests/demo $(WORKER_BIN) $(B)/tests/guests/hello.bin
+demo: $(B)/tests/demo $(WORKER_BIN) $(VMMD_BIN) $(VMMCTL_BIN) \
+    $(B)/tests/guests/hello.bin $(B)/tests/guests/ctl_count.bin \
+    $(B)/tests/guests/sb_wait.bin
 	$(Q)$(B)/tests/demo
 	@echo "demo: the same guest through vmm-worker, one process per VM:"
 	$(Q)echo '$(DEMO_DEF)' | $(WORKER_BIN) -r $(B)/run -; \
 		echo "demo: vmm-worker exit status $$? (0: the guest powered off)"
+	$(Q)tests/demo-vmmd $(B)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
