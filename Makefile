@@ -377,9 +377,9 @@ test: all tests
 bench: $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
 
-# The main job, until vmmd exists: boot a demo guest through libvmm, then
-# the same guest as a VM of its own through vmm-worker (sandboxed, with its
-# control socket under $(B)/run).
+# The main job: boot a demo guest through libvmm, then the same guest as a
+# VM of its own through vmm-worker (sandboxed, with its control socket
+# under $(B)/run), then vmmd hosting the VMs of etc/examples.
 DEMO_DEF := {"name": "demo", "memory": {"size_mib": 2}, "os": \
 	{"loader": "raw", "kernel": "$(abspath $(B))/tests/guests/hello.bin", \
 	"load_address": "0x1000", "mode": "real"}}
