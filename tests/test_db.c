@@ -274,6 +274,14 @@ test_migrate(void **state)
 	    "name IN ('vms', 'vm_runtime', 'events', 'events_vm')"), 4);
 	assert_int_equal(q_int(h, "SELECT count(*) FROM pragma_table_info"
 	    "('vm_runtime')"), 10);
+	/* Version 2: no sqlite_sequence to update, no rowid for vm_runtime. */
+	assert_int_equal(q_int(h, "SELECT count(*) FROM sqlite_master WHERE "
+	    "sql LIKE '%AUTOINCREMENT%'"), 0);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM sqlite_sequence"), 0);
+	/* A new database needs no db.migrate event. */
+	assert_int_equal(q_int(h, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'vm_runtime' AND sql LIKE '%) WITHOUT ROWID'"), 1);
 	q_text(h, schema_q, before, sizeof(before));
 	put(fx->db, "keep", 7, 64);
 	db_close(fx->db);
@@ -309,7 +317,7 @@ test_refusals(void **state)
 	assert_int_equal(db_open(fx->path, &db, err, sizeof(err)), -ENOTSUP);
 	assert_null(db);
 	snprintf(want, sizeof(want), "%s: schema version 99 is newer than "
-	    "this vmmd supports (1)", fx->path);
+	    "this vmmd supports (2)", fx->path);
 	assert_string_equal(err, want);
 
 	/* Not a database at all. */
@@ -560,6 +568,14 @@ test_runtime(void **state)
 	mkuuid(uuid, 5);
 	mkuuid(nouuid, 6);
 
+	/* A new VM has no runtime row yet and reads as a zeroed "defined". */
+	assert_int_equal(q_int(h, "SELECT count(*) FROM vm_runtime"), 0);
+	memset(&got, 0xa5, sizeof(got));
+	assert_int_equal(db_runtime_get(fx->db, uuid, &got), 0);
+	memset(&rt, 0, sizeof(rt));
+	rt.state = DB_STATE_DEFINED;
+	assert_memory_equal(&got, &rt, sizeof(rt));
+
 	memset(&rt, 0, sizeof(rt));
 	rt.state = DB_STATE_CRASHED;
 	rt.pid = 31337;
@@ -762,13 +778,16 @@ test_events(void **state)
 	assert_int_equal(db_event_append(fx->db, "k", "nope", WHO, NULL, "ok",
 	    NULL), -EINVAL);
 
-	/* A seq is never reused, even once the newest event is gone. */
+	/*
+	 * A seq is never reused once old events are pruned: seq is the
+	 * rowid, and the newest event is never deleted (db.h).
+	 */
 	assert_int_equal(sqlite3_exec(db_sqlite(fx->db), "DELETE FROM events "
-	    "WHERE seq = (SELECT max(seq) FROM events)", NULL, NULL, NULL),
+	    "WHERE seq < (SELECT max(seq) FROM events)", NULL, NULL, NULL),
 	    SQLITE_OK);
 	assert_int_equal(db_event_append(fx->db, "k", NULL, WHO, NULL, "ok",
 	    &seq), 0);
-	assert_true(seq > prev);
+	assert_int_equal(seq, prev + 1);
 }
 
 /* -------------------------------------------------------------------------- */
@@ -809,6 +828,248 @@ test_persistence(void **state)
 	assert_int_equal(e->n, 2);
 	assert_string_equal(e->kind[1], "vm.stop");
 	free(e);
+}
+
+/*
+ * Schema version 1 as db.c's step 1 created it (frozen SQL), to make a
+ * version 1 file with data for the migration to version 2.
+ */
+static const char v1_schema[] =
+	"PRAGMA journal_mode = WAL;"
+	"CREATE TABLE vms ("
+	"  uuid TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  definition TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE vm_runtime ("
+	"  uuid TEXT PRIMARY KEY NOT NULL"
+	"    REFERENCES vms (uuid) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL DEFAULT 'defined' CHECK (state IN ('defined',"
+	"    'starting', 'running', 'paused', 'stopping', 'stopped',"
+	"    'crashed')),"
+	"  pid INTEGER CHECK (pid IS NULL OR pid > 0),"
+	"  socket TEXT,"
+	"  started_at INTEGER,"
+	"  exit_reason TEXT,"
+	"  exit_status INTEGER,"
+	"  exit_message TEXT,"
+	"  restart_count INTEGER NOT NULL DEFAULT 0"
+	"    CHECK (restart_count >= 0),"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  vm TEXT,"
+	"  kind TEXT NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  result TEXT NOT NULL);"
+	"CREATE INDEX events_vm ON events (vm, seq);"
+	"PRAGMA application_id = 1986882916;"
+	"PRAGMA user_version = 1;";
+
+/* Insert the vms row of def with fixed times; its text in text. */
+static void
+v1_vm(sqlite3 *h, const struct vmdef *def, int64_t created, char *text,
+    size_t size)
+{
+	sqlite3_stmt *st;
+	json_t *j;
+	char *s;
+
+	j = vmdef_encode(def);
+	assert_non_null(j);
+	s = json_dumps(j, JSON_COMPACT);
+	assert_non_null(s);
+	snprintf(text, size, "%s", s);
+	assert_int_equal(sqlite3_prepare_v2(h, "INSERT INTO vms VALUES (?1, "
+	    "?2, ?3, ?4, ?5)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, def->uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, def->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, created);
+	sqlite3_bind_int64(st, 5, created + 1);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	free(s);
+	json_decref(j);
+}
+
+static void
+test_migrate_v1(void **state)
+{
+	struct fx *fx = *state;
+	char a[VMDEF_UUID_LEN + 1], b[VMDEF_UUID_LEN + 1], sql[1024];
+	char text_a[2048], text_b[2048], got_s[4096], fresh_s[4096];
+	static const char schema_q[] = "SELECT group_concat(type || ' ' || "
+	    "name || ': ' || coalesce(sql, ''), char(10)) FROM (SELECT * FROM "
+	    "sqlite_master ORDER BY name)";
+	struct vmdef def_a, def_b, got;
+	struct db_runtime rt;
+	struct db_vm vm;
+	struct evs *e;
+	int64_t t0, t1, seq;
+	sqlite3 *h;
+	int n;
+
+	/* A version 1 file: two VMs, their runtime rows, five events. */
+	mkuuid(a, 0xa1);
+	mkuuid(b, 0xb2);
+	mkdef(&def_a, "old-a", a, 1024, "made by schema 1");
+	mkdef(&def_b, "old-b", b, 64, NULL);
+	write_file(fx->path, "");
+	h = raw_open(fx->path);
+	assert_int_equal(sqlite3_exec(h, v1_schema, NULL, NULL, NULL),
+	    SQLITE_OK);
+	v1_vm(h, &def_a, 1600000000000, text_a, sizeof(text_a));
+	v1_vm(h, &def_b, 1600000000100, text_b, sizeof(text_b));
+	snprintf(sql, sizeof(sql), "INSERT INTO vm_runtime VALUES ('%s', "
+	    "'crashed', 4242, '/run/vmm/a.sock', 1600000001000, 'signal', 9, "
+	    "'killed by SIGKILL', 2, 1600000002000);"
+	    "INSERT INTO vm_runtime (uuid, updated) VALUES ('%s', "
+	    "1600000000100);", a, b);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO events (time, vm, kind, who, "
+	    "detail, result) VALUES "
+	    "(1600000000000, '%s', 'vm.define', 'uid:0', "
+	    "'{\"name\":\"old-a\",\"replaced\":false}', 'ok'),"
+	    "(1600000000100, '%s', 'vm.define', 'uid:0', "
+	    "'{\"name\":\"old-b\",\"replaced\":false}', 'ok'),"
+	    "(1600000001000, '%s', 'vm.start', 'uid:7', NULL, 'ok'),"
+	    "(1600000001500, NULL, 'vmmd.start', 'vmmd', NULL, 'error: x'),"
+	    "(1600000003000, '%s', 'vm.stop', 'uid:7', NULL, 'ok');"
+	    /* By hand: the counter (5) is now ahead of the newest (4). */
+	    "DELETE FROM events WHERE seq = 5;", a, b, a, a);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(q_int(h, "SELECT seq FROM sqlite_sequence"), 5);
+	assert_int_equal(sqlite3_close(h), SQLITE_OK);
+
+	/* Opening migrates. */
+	t0 = (int64_t)time(NULL) * 1000;
+	fx->db = xopen(fx->path);
+	t1 = ((int64_t)time(NULL) + 1) * 1000;
+	h = db_sqlite(fx->db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), 2);
+	assert_string_equal(q_text(h, "PRAGMA integrity_check", sql,
+	    sizeof(sql)), "ok");
+	assert_int_equal(q_int(h, "SELECT count(*) FROM "
+	    "pragma_foreign_key_check"), 0);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name LIKE '%_v1'"), 0);
+	q_text(h, schema_q, got_s, sizeof(got_s));
+
+	/* The definitions, exactly. */
+	assert_int_equal(db_vm_get_by_name(fx->db, "old-a", &vm, &got), 0);
+	assert_string_equal(vm.uuid, a);
+	assert_string_equal(vm.definition, text_a);
+	assert_int_equal(vm.state, DB_STATE_CRASHED);
+	assert_int_equal(vm.created, 1600000000000);
+	assert_int_equal(vm.updated, 1600000000001);
+	assert_int_equal(got.memory_mib, 1024);
+	assert_string_equal(got.description, "made by schema 1");
+	vmdef_free(&got);
+	db_vm_free(&vm);
+	assert_int_equal(db_vm_get_by_uuid(fx->db, b, &vm, NULL), 0);
+	assert_string_equal(vm.name, "old-b");
+	assert_string_equal(vm.definition, text_b);
+	assert_int_equal(vm.state, DB_STATE_DEFINED);
+	assert_int_equal(vm.created, 1600000000100);
+	db_vm_free(&vm);
+	n = 0;
+	assert_int_equal(db_vm_list(fx->db, 0, count_vm, &n), 0);
+	assert_int_equal(n, 2);
+
+	/* The runtime rows, exactly. */
+	assert_int_equal(db_runtime_get(fx->db, a, &rt), 0);
+	assert_int_equal(rt.state, DB_STATE_CRASHED);
+	assert_int_equal(rt.pid, 4242);
+	assert_string_equal(rt.socket, "/run/vmm/a.sock");
+	assert_int_equal(rt.started_at, 1600000001000);
+	assert_string_equal(rt.exit_reason, "signal");
+	assert_int_equal(rt.exit_status, 9);
+	assert_string_equal(rt.exit_message, "killed by SIGKILL");
+	assert_int_equal(rt.restart_count, 2);
+	assert_int_equal(rt.updated, 1600000002000);
+	assert_int_equal(db_runtime_get(fx->db, b, &rt), 0);
+	assert_int_equal(rt.state, DB_STATE_DEFINED);
+	assert_int_equal(rt.pid, 0);
+	assert_string_equal(rt.socket, "");
+	assert_int_equal(rt.restart_count, 0);
+	assert_int_equal(rt.updated, 1600000000100);
+
+	/*
+	 * The events, exactly, then a db.migrate event holding the
+	 * counter's seq 5, then new ones after it.
+	 */
+	e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	assert_int_equal(db_events_since(fx->db, 0, 100, ev_collect, e), 0);
+	assert_int_equal(e->n, 5);
+	for (n = 0; n < 5; n++)
+		assert_int_equal(e->v[n].seq, n + 1);
+	assert_int_equal(e->v[0].time, 1600000000000);
+	assert_string_equal(e->vm[0], a);
+	assert_string_equal(e->kind[0], "vm.define");
+	assert_string_equal(e->who[0], "uid:0");
+	assert_string_equal(e->detail[0],
+	    "{\"name\":\"old-a\",\"replaced\":false}");
+	assert_string_equal(e->result[0], "ok");
+	assert_string_equal(e->vm[1], b);
+	assert_string_equal(e->detail[1],
+	    "{\"name\":\"old-b\",\"replaced\":false}");
+	assert_int_equal(e->v[2].time, 1600000001000);
+	assert_string_equal(e->kind[2], "vm.start");
+	assert_string_equal(e->who[2], "uid:7");
+	assert_string_equal(e->detail[2], "");
+	assert_int_equal(e->v[3].time, 1600000001500);
+	assert_string_equal(e->vm[3], "");
+	assert_string_equal(e->kind[3], "vmmd.start");
+	assert_string_equal(e->result[3], "error: x");
+	assert_string_equal(e->vm[4], "");
+	assert_string_equal(e->kind[4], "db.migrate");
+	assert_string_equal(e->who[4], "vmmd");
+	assert_string_equal(e->detail[4], "{\"schema_version\":2}");
+	assert_string_equal(e->result[4], "ok");
+	assert_true(e->v[4].time >= t0 && e->v[4].time <= t1);
+	free(e);
+	assert_int_equal(db_event_append(fx->db, "k", NULL, WHO, NULL, "ok",
+	    &seq), 0);
+	assert_int_equal(seq, 6);
+
+	/* The migrated schema is a new database's. */
+	{
+		char p[PATH_MAX + 16];
+		struct db *fresh;
+
+		snprintf(p, sizeof(p), "%s/fresh.db", fx->dir);
+		fresh = xopen(p);
+		q_text(db_sqlite(fresh), schema_q, fresh_s, sizeof(fresh_s));
+		db_close(fresh);
+		assert_string_equal(got_s, fresh_s);
+	}
+
+	/*
+	 * Version 2 behaviour on migrated rows: replace keeps the state,
+	 * delete cascades to the runtime row.
+	 */
+	def_a.memory_mib = 2048;
+	assert_int_equal(db_vm_put(fx->db, &def_a, true, WHO), 0);
+	assert_int_equal(db_runtime_get(fx->db, a, &rt), 0);
+	assert_int_equal(rt.state, DB_STATE_CRASHED);
+	assert_int_equal(db_vm_delete(fx->db, a, WHO), 0);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM vm_runtime"), 1);
+	assert_int_equal(db_runtime_get(fx->db, a, &rt), -ENOENT);
+
+	/* Reopening migrates nothing more. */
+	db_close(fx->db);
+	fx->db = xopen(fx->path);
+	h = db_sqlite(fx->db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), 2);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM events WHERE "
+	    "kind = 'db.migrate'"), 1);
+	vmdef_free(&def_a);
+	vmdef_free(&def_b);
 }
 
 /* The crash child: commit puts forever, acknowledging each on fd. */
@@ -1000,6 +1261,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_crash_safety, setup,
 		    teardown),

@@ -36,6 +36,16 @@
  * key so that a VM's history outlives it; AUTOINCREMENT keeps a seq from
  * ever being reused, even after old events are pruned.  The
  * application_id is DB_APPLICATION_ID ("vmmd") in decimal.
+ *
+ * Version 2 writes fewer pages per commit.  events.seq is a plain rowid
+ * (no AUTOINCREMENT, no sqlite_sequence row to update): the next seq is
+ * max(seq) + 1, so seqs only grow because the newest event is never
+ * deleted (db.h).  Should a version 1 file's counter be ahead of its
+ * newest event (events deleted by hand), a "db.migrate" event takes the
+ * counter's seq so that none is ever handed out twice.  vm_runtime is
+ * WITHOUT ROWID (one b-tree, no separate uuid index) and a VM gets its
+ * row at its first db_runtime_set: no row reads as state "defined".  The
+ * rows of version 1 are copied as they are.
  */
 static const struct db_migration {
 	int version;
@@ -74,12 +84,60 @@ static const struct db_migration {
 	"CREATE INDEX events_vm ON events (vm, seq);"
 	"PRAGMA application_id = 1986882916;"
 	"PRAGMA user_version = 1;" },
+	{ 2,
+	"ALTER TABLE events RENAME TO events_v1;"
+	"DROP INDEX events_vm;"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  vm TEXT,"
+	"  kind TEXT NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  result TEXT NOT NULL);"
+	"INSERT INTO events (seq, time, vm, kind, who, detail, result)"
+	"  SELECT seq, time, vm, kind, who, detail, result FROM events_v1;"
+	"INSERT INTO events (seq, time, vm, kind, who, detail, result)"
+	"  SELECT seq, CAST((julianday('now') - 2440587.5) * 86400000"
+	"    AS INTEGER), NULL, 'db.migrate', 'vmmd',"
+	"    '{\"schema_version\":2}', 'ok'"
+	"  FROM sqlite_sequence WHERE name = 'events_v1'"
+	"    AND seq > (SELECT coalesce(max(seq), 0) FROM events);"
+	"DROP TABLE events_v1;"
+	"CREATE INDEX events_vm ON events (vm, seq);"
+	"ALTER TABLE vm_runtime RENAME TO vm_runtime_v1;"
+	"CREATE TABLE vm_runtime ("
+	"  uuid TEXT PRIMARY KEY NOT NULL"
+	"    REFERENCES vms (uuid) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL DEFAULT 'defined' CHECK (state IN ('defined',"
+	"    'starting', 'running', 'paused', 'stopping', 'stopped',"
+	"    'crashed')),"
+	"  pid INTEGER CHECK (pid IS NULL OR pid > 0),"
+	"  socket TEXT,"
+	"  started_at INTEGER,"
+	"  exit_reason TEXT,"
+	"  exit_status INTEGER,"
+	"  exit_message TEXT,"
+	"  restart_count INTEGER NOT NULL DEFAULT 0"
+	"    CHECK (restart_count >= 0),"
+	"  updated INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO vm_runtime (uuid, state, pid, socket, started_at,"
+	"    exit_reason, exit_status, exit_message, restart_count, updated)"
+	"  SELECT uuid, state, pid, socket, started_at, exit_reason,"
+	"    exit_status, exit_message, restart_count, updated"
+	"  FROM vm_runtime_v1;"
+	"DROP TABLE vm_runtime_v1;"
+	"PRAGMA user_version = 2;" },
 };
 #define DB_NMIGRATIONS	(sizeof(db_migrations) / sizeof(db_migrations[0]))
 
-/* The columns a VM row is read with, in db_vm_row's order. */
+/*
+ * The columns a VM row is read with, in db_vm_row's order.  A VM without
+ * a runtime row is "defined" (schema version 2).
+ */
 #define DB_VM_COLS	"SELECT v.uuid, v.name, v.definition, v.created, " \
-	"v.updated, r.state FROM vms v LEFT JOIN vm_runtime r USING (uuid) "
+	"v.updated, coalesce(r.state, 'defined') FROM vms v " \
+	"LEFT JOIN vm_runtime r USING (uuid) "
 
 /*
  * Every statement a connection uses, prepared once at open.
@@ -98,8 +156,6 @@ static const struct db_migration {
 	X(VM_BY_UUID, DB_VM_COLS "WHERE v.uuid = ?1")			\
 	X(VM_LIST, DB_VM_COLS "ORDER BY v.name")			\
 	X(VM_DELETE, "DELETE FROM vms WHERE uuid = ?1")			\
-	X(RT_NEW, "INSERT INTO vm_runtime (uuid, state, updated) "	\
-	    "VALUES (?1, 'defined', ?2)")				\
 	X(RT_SET, "INSERT INTO vm_runtime (uuid, state, pid, socket, "	\
 	    "started_at, exit_reason, exit_status, exit_message, "	\
 	    "restart_count, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " \
@@ -111,9 +167,11 @@ static const struct db_migration {
 	    "exit_message = excluded.exit_message, "			\
 	    "restart_count = excluded.restart_count, "			\
 	    "updated = excluded.updated")				\
-	X(RT_GET, "SELECT state, pid, socket, started_at, exit_reason, " \
-	    "exit_status, exit_message, restart_count, updated "	\
-	    "FROM vm_runtime WHERE uuid = ?1")				\
+	X(RT_GET, "SELECT coalesce(r.state, 'defined'), r.pid, "	\
+	    "r.socket, r.started_at, r.exit_reason, r.exit_status, "	\
+	    "r.exit_message, coalesce(r.restart_count, 0), "		\
+	    "coalesce(r.updated, 0) FROM vms v "			\
+	    "LEFT JOIN vm_runtime r USING (uuid) WHERE v.uuid = ?1")	\
 	X(EV_INSERT, "INSERT INTO events (time, vm, kind, who, detail, " \
 	    "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")			\
 	X(EV_SINCE, "SELECT seq, time, vm, kind, who, detail, result "	\
@@ -701,7 +759,8 @@ db_close(struct db *db)
 
 /*
  * Insert an event, inside the caller's transaction or as its own.  The
- * arguments are db_event_append's, checked; *seq may be NULL.
+ * arguments are db_event_append's, checked; *seq may be NULL.  The seq
+ * is the new rowid, max(seq) + 1: never delete the newest event (db.h).
  */
 static int
 db_event_insert(struct db *db, int64_t now, const char *kind,
@@ -809,8 +868,9 @@ db_vm_exists(struct db *db, const char *uuid, bool *exists)
 }
 
 /*
- * Write the vms row of def (text its canonical JSON): insert, with its
- * runtime row, or update when exists.  Inside db_vm_put's transaction.
+ * Write the vms row of def (text its canonical JSON): insert, or update
+ * when exists.  A new VM has no runtime row ("defined") until
+ * db_runtime_set.  Inside db_vm_put's transaction.
  */
 static int
 db_vm_write(struct db *db, const struct vmdef *def, const char *text,
@@ -826,12 +886,7 @@ db_vm_write(struct db *db, const struct vmdef *def, const char *text,
 	if ((error = db_run(db, st)) == -EEXIST)
 		return db_seterr(db, -EEXIST, "a VM named %s already exists",
 		    def->name);
-	if (error != 0 || exists)
-		return error;
-	st = db->st[DB_S_RT_NEW];
-	sqlite3_bind_text(st, 1, def->uuid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	return db_run(db, st);
+	return error;
 }
 
 int
@@ -905,12 +960,10 @@ db_vm_row(struct db *db, sqlite3_stmt *st, struct db_vm *vm)
 		return db_fail(db, SQLITE_NOMEM);
 	vm->created = sqlite3_column_int64(st, 3);
 	vm->updated = sqlite3_column_int64(st, 4);
-	/* No runtime row (a database edited by hand): "defined". */
 	state = (const char *)sqlite3_column_text(st, 5);
-	vm->state = DB_STATE_DEFINED;
-	if (state != NULL && db_state_parse(state, &vm->state) != 0)
+	if (db_state_parse(state, &vm->state) != 0)
 		return db_seterr(db, -EIO, "VM %s: unknown state %s",
-		    vm->name, state);
+		    vm->name, state != NULL ? state : "NULL");
 	return 0;
 }
 

@@ -28,7 +28,7 @@
 
 #include "vmdef.h"
 
-#define DB_SCHEMA_VERSION	1	/* the newest user_version we know */
+#define DB_SCHEMA_VERSION	2	/* the newest user_version we know */
 /* PRAGMA application_id of our databases: "vmmd". */
 #define DB_APPLICATION_ID	0x766d6d64
 #define DB_BUSY_TIMEOUT_MS	5000
@@ -120,8 +120,9 @@ void	db_vm_free(struct db_vm *vm);
 
 /*
  * Store def (valid, as from vmdef_decode) in its canonical form, with a
- * "vm.define" event for who, in one transaction.  A new uuid gets its
- * runtime row in state "defined".  An existing uuid is -EEXIST unless
+ * "vm.define" event for who, in one transaction.  A new uuid is in
+ * state "defined"; its runtime row is written by its first
+ * db_runtime_set, not here.  An existing uuid is -EEXIST unless
  * replace, when its definition (and name) are replaced and its runtime
  * state kept.  A name held by another uuid is -EEXIST.  -EINVAL for a
  * bad name, uuid or who.
@@ -142,7 +143,7 @@ int	db_vm_get_by_uuid(struct db *db, const char *uuid, struct db_vm *vm,
 	    struct vmdef *def);
 
 /*
- * Delete the VM uuid, its runtime row with it (ON DELETE CASCADE), and
+ * Delete the VM uuid, its runtime row if any (ON DELETE CASCADE), and
  * log a "vm.undefine" event for who, in one transaction.  Its events
  * stay.  Returns 0, -ENOENT when there is no such VM, or an errno.
  */
@@ -184,7 +185,11 @@ struct db_runtime {
 int	db_runtime_set(struct db *db, const char *uuid,
 	    const struct db_runtime *rt);
 
-/* Read it: 0 and *rt, -ENOENT, or an errno. */
+/*
+ * Read it: 0 and *rt, -ENOENT when there is no such VM, or an errno.  A
+ * VM never given a runtime state reads as a zeroed struct in state
+ * "defined" (updated 0).
+ */
 int	db_runtime_get(struct db *db, const char *uuid,
 	    struct db_runtime *rt);
 
@@ -194,6 +199,11 @@ int	db_runtime_get(struct db *db, const char *uuid,
  * compact JSON of at most DB_DETAIL_MAX bytes) and result ("ok", or an
  * error).  Returns 0 with *seq (when not NULL) its sequence number, which
  * is larger than any before it, or an errno.
+ *
+ * The sequence number is the events table's rowid (no AUTOINCREMENT):
+ * the next one is the largest stored plus one.  So seqs only grow as long
+ * as the newest event is never deleted.  Nothing deletes events today;
+ * any future pruning must keep the newest event.
  */
 int	db_event_append(struct db *db, const char *kind, const char *uuid,
 	    const char *who, const json_t *detail, const char *result,
