@@ -32,6 +32,7 @@
 #include "testutil.h"
 #include "vmmdtest.h"
 #include "vmtest.h"
+#include "workertest.h"
 
 #define VD_ARGV_MAX	64
 #define VD_LOG_TAIL	(48 * 1024)	/* printed of a failed test's log */
@@ -339,22 +340,31 @@ vd_passed(struct vd *d)
 /* ------------------------------------------------------------------------ */
 /* Workers. */
 
+/* Read /proc/PID/NAME into buf (NUL-terminated); its length, or <= 0. */
+static ssize_t
+vd_proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
 /* Is pid alive (not a zombie)? */
 static bool
 vd_alive(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[512], *p;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (vd_proc_read(pid, "stat", buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	/* "pid (comm) S ...": the comm may hold spaces and parentheses. */
 	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
 		return false;
@@ -365,20 +375,13 @@ vd_alive(pid_t pid)
 static bool
 vd_is_worker_of(pid_t pid, const char *dir)
 {
-	char path[64], buf[8192];
 	const char *arg, *base;
 	bool match = false;
+	char buf[8192];
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((n = vd_proc_read(pid, "cmdline", buf, sizeof(buf))) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	base = strrchr(buf, '/');
 	if (strcmp(base != NULL ? base + 1 : buf, "vmm-worker") != 0)
 		return false;
@@ -546,30 +549,6 @@ vd_teardown(void **state)
 /* ------------------------------------------------------------------------ */
 /* Programs. */
 
-/* Append what fd has to *buf; false at end of file. */
-static bool
-vd_drain(int fd, char **buf, size_t *len)
-{
-	char tmp[8192], *nb;
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, tmp, sizeof(tmp));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return errno == EAGAIN;
-		if (n == 0)
-			return false;
-		if ((nb = realloc(*buf, *len + (size_t)n + 1)) == NULL)
-			fail_msg("out of memory");
-		memcpy(nb + *len, tmp, (size_t)n);
-		*len += (size_t)n;
-		nb[*len] = '\0';
-		*buf = nb;
-	}
-}
-
 static pid_t
 vd_fork_exec(const char *const *argv, const char *const *env, int out,
     int err)
@@ -622,12 +601,12 @@ vd_exec(struct vd_out *o, const char *const *argv, const char *const *env,
 		if (poll(pfd, 2, left) <= 0)
 			continue;
 		if (pfd[0].revents != 0 &&
-		    !vd_drain(pfd[0].fd, &o->out, &o->out_len)) {
+		    !wt_drain(pfd[0].fd, &o->out, &o->out_len)) {
 			close(pfd[0].fd);
 			pfd[0].fd = -1;
 		}
 		if (pfd[1].revents != 0 &&
-		    !vd_drain(pfd[1].fd, &o->err, &o->err_len)) {
+		    !wt_drain(pfd[1].fd, &o->err, &o->err_len)) {
 			close(pfd[1].fd);
 			pfd[1].fd = -1;
 		}

@@ -129,8 +129,7 @@ wt_spawn(struct wt_proc *p, const char *json, const char *const *extra)
 	return 0;
 }
 
-/* Append what is readable on fd to *buf; false at end of file. */
-static bool
+bool
 wt_drain(int fd, char **buf, size_t *len)
 {
 	char tmp[4096];

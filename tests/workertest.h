@@ -87,4 +87,10 @@ void	wt_require_worker(void);
 void	wt_sock_path(const struct wt_proc *p, const char *uuid, char *buf,
 	    size_t len);
 
+/*
+ * Append what is readable on the non-blocking fd to *buf (realloc'd, kept
+ * NUL-terminated; *len bytes without the NUL); false at end of file.
+ */
+bool	wt_drain(int fd, char **buf, size_t *len);
+
 #endif /* WORKERTEST_H */
