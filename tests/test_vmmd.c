@@ -1035,7 +1035,7 @@ test_command_line(void **state)
 {
 	struct vd *d = vd_start(NULL);
 	char bad[VD_PATH_MAX], conf2[VD_PATH_MAX], text[1024], want[512];
-	const char *argv[6];
+	const char *argv[6], *ns[6];
 	struct vd_out o;
 	struct vc c;
 
@@ -1076,6 +1076,28 @@ test_command_line(void **state)
 	assert_int_equal(o.status, 1);
 	if (strstr(o.err, want) == NULL)
 		fail_msg("second vmmd: stderr:\n%s", o.err);
+	vd_out_free(&o);
+	snprintf(text, sizeof(text), "%s/rw2.sock", d->dir);
+	assert_int_equal(access(text, F_OK), -1);
+
+	/*
+	 * An unusable hypervisor device (/dev/kvm bound to /dev/null in a
+	 * mount namespace of its own): one clear line, status 1, no socket.
+	 */
+	snprintf(text, sizeof(text), "mount --bind /dev/null /dev/kvm && "
+	    "exec %s -d -f %s", VD_VMMD, conf2);
+	ns[0] = "/usr/bin/unshare";
+	ns[1] = "-m";
+	ns[2] = "/bin/sh";
+	ns[3] = "-c";
+	ns[4] = text;
+	ns[5] = NULL;
+	vd_exec(&o, ns, NULL, VD_TIMEOUT_MS);
+	assert_int_equal(o.status, 1);
+	if (strncmp(o.err, "vmmd: cannot open the hypervisor device for "
+	    "write (/dev/nvmm, else /dev/kvm): ", 78) != 0 ||
+	    strchr(o.err, '\n') != o.err + strlen(o.err) - 1)
+		fail_msg("vmmd without a usable device: stderr:\n%s", o.err);
 	vd_out_free(&o);
 	snprintf(text, sizeof(text), "%s/rw2.sock", d->dir);
 	assert_int_equal(access(text, F_OK), -1);
