@@ -81,9 +81,11 @@ deps: $(DEPS_STAMP)
 
 LIBVMM_SO_VERSION := 0
 LIBVMM_SRCS := libvmm/libnvmm.c libvmm/libnvmm_x86.c libvmm/kvm_cpu.c \
-	libvmm/kvm_state.c libvmm/backend_kvm.c libvmm/mmu.c
+	libvmm/kvm_state.c libvmm/backend_kvm.c libvmm/backend_gate.c \
+	libvmm/mmu.c
 LIBVMM_OBJS := $(LIBVMM_SRCS:%.c=$(B)/%.o)
-LIBVMM_HDRS := libvmm/nvmm.h libvmm/internal.h libvmm/kvm_cpu.h
+LIBVMM_HDRS := libvmm/nvmm.h libvmm/internal.h libvmm/kvm_cpu.h \
+	kmod/nvmm_kern.h
 
 LIBVMM_A  := $(B)/libvmm.a
 LIBVMM_SO := $(B)/libvmm.so.$(LIBVMM_SO_VERSION)
@@ -139,7 +141,7 @@ VMMD_OBJS := $(VMMD_SRCS:%.c=$(B)/obj/%.o)
 VMMD_HDRS := $(wildcard vmmd/*.h) $(PROTO_HDRS)
 VMMD_A    := $(B)/libvmmd.a
 VMMD_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd
-VMMD_LIBS := -lsqlite3 -ljansson -luv
+VMMD_LIBS := -lsqlite3 -ljansson -luv -lssl -lcrypto
 
 $(B)/obj/vmmd/%.o: vmmd/%.c $(VMMD_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -164,13 +166,13 @@ $(VMMD_BIN): $(B)/obj/vmmd/main.o $(VMMD_A) $(PROTO_A) $(LIBVMM_A)
 vmmd: $(VMMD_BIN)
 
 # ---------------------------------------------------------------------------
-# vmmctl, the command-line client: proto/ and jansson, nothing else.
+# vmmctl, the command-line client: proto/, jansson and OpenSSL (tls://).
 
 VMMCTL_SRCS := $(wildcard vmmctl/*.c)
 VMMCTL_OBJS := $(VMMCTL_SRCS:%.c=$(B)/obj/%.o)
 VMMCTL_HDRS := $(wildcard vmmctl/*.h) $(PROTO_HDRS)
 VMMCTL_BIN  := $(B)/vmmctl
-VMMCTL_LIBS := -ljansson
+VMMCTL_LIBS := -ljansson -lssl -lcrypto
 
 $(B)/obj/vmmctl/%.o: vmmctl/%.c $(VMMCTL_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -272,6 +274,13 @@ $(B)/tests/guests/%.bin.o: $(B)/tests/guests/%.bin
 		$@
 
 # ---------------------------------------------------------------------------
+# Metrics (vmmd/metrics.c): tests/test_metrics checks vmmd's Prometheus and
+# OpenMetrics text with the reference parsers of Debian's Prometheus client
+# library, run by /usr/bin/python3.
+
+DEB_PKGS += python3-prometheus-client
+
+# ---------------------------------------------------------------------------
 # Tests (cmocka): one binary per tests/test_*.c, plus the benchmarks.
 
 TEST_SRCS  := $(wildcard tests/test_*.c)
@@ -298,8 +307,10 @@ $(B)/tests/test_%: $(B)/tests/test_%.o $(TEST_COMMON) $(GUEST_OBJS) \
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $(filter %.o,$^) $(TEST_LIBS)
 
-# test_vmmctl includes vmmctl's sources to reach their static functions.
+# test_vmmctl includes vmmctl's sources to reach their static functions,
+# and runs a TLS server of its own.
 $(B)/tests/test_vmmctl.o: $(VMMCTL_SRCS) $(VMMCTL_HDRS)
+$(B)/tests/test_vmmctl: TEST_LIBS += -lssl -lcrypto
 
 # libFuzzer targets (tests/fuzz_*.c).  `make test` runs each through a
 # small driver over its corpus plus random inputs; `make fuzz` builds real
@@ -363,6 +374,138 @@ check-vmhost: all $(TEST_BINS)
 		--timeout $(HARNESS_TIMEOUT) $(HARNESS_FLAGS) $(HARNESS_FILES) \
 		$(TEST_BINS)
 
+# The libvmm test suite alone (its guests are linked into the programs, so
+# no --file is needed), on whatever backend libvmm picks inside.
+LIBVMM_TEST_BINS := $(addprefix $(B)/tests/,test_api test_vcpu test_mmu \
+	test_io test_assist_mem test_ext compat_libnvmm)
+
+.PHONY: check-vmhost-libvmm
+check-vmhost-libvmm: $(LIBVMM_TEST_BINS)
+	$(Q)tests/harness/run-vmhost --cache $(HARNESS_DIR) \
+		--timeout $(HARNESS_TIMEOUT) $(HARNESS_FLAGS) $(LIBVMM_TEST_BINS)
+
+# ---------------------------------------------------------------------------
+# Kernel module: kmod/nvmm.ko, /dev/nvmm, a gate in front of KVM (issue 3).
+# `make kmod` builds it with kbuild against KDIR (default: the running
+# kernel's build tree) in KMOD_OUT, out of the source tree; `make
+# install-kmod` installs it, its man page, the udev rule and the nvmm
+# group.  `make check-kmod` builds it against the headers of the harness
+# kernel (fetched and unpacked by run-vmhost, not installed) and runs, in
+# the VM-host harness with nvmm.ko loaded, test_kmod and the libvmm tests
+# over the gate backend.
+
+KDIR		?= /lib/modules/$(shell uname -r)/build
+KMOD_OUT	?= $(B)/kmod
+KMOD_SRCS	:= kmod/Kbuild $(wildcard kmod/*.c kmod/*.h)
+UDEVDIR		?= /etc/udev/rules.d
+KMOD_HARNESS_OUT := $(B)/kmod-harness
+KMOD_TEST_BINS	:= $(B)/tests/test_kmod $(addprefix $(B)/tests/,test_api \
+	test_vcpu test_mmu test_io test_assist_mem test_ext test_syscalls \
+	compat_libnvmm)
+
+.PHONY: kmod install-kmod check-kmod FORCE
+kmod: $(KMOD_OUT)/nvmm.ko
+
+# kbuild decides what to rebuild (also when KDIR changes).
+$(KMOD_OUT)/nvmm.ko: $(KMOD_SRCS) FORCE
+	@test -f $(KDIR)/Makefile || { echo "kmod: no kernel build tree in" \
+		"$(KDIR): install linux-headers-$$(uname -r) or give KDIR=" >&2; \
+		exit 1; }
+	@mkdir -p $(KMOD_OUT)
+	$(Q)cp -p $(KMOD_SRCS) $(KMOD_OUT)/
+	$(Q)$(MAKE) --no-print-directory -C $(KDIR) \
+		M=$(abspath $(KMOD_OUT)) W=1 modules
+
+install-kmod: kmod
+	$(MAKE) --no-print-directory -C $(KDIR) M=$(abspath $(KMOD_OUT)) \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	install -D -m 0644 etc/60-nvmm.rules $(DESTDIR)$(UDEVDIR)/60-nvmm.rules
+	install -D -m 0644 kmod/nvmm.4 $(DESTDIR)$(MANDIR)/man4/nvmm.4
+	[ -n "$(DESTDIR)" ] || getent group nvmm >/dev/null || \
+		groupadd --system nvmm
+
+check-kmod: all $(KMOD_TEST_BINS)
+	$(Q)kdir=$$(tests/harness/run-vmhost --cache $(HARNESS_DIR) \
+		--headers) && \
+	$(MAKE) --no-print-directory kmod KDIR=$$kdir \
+		KMOD_OUT=$(KMOD_HARNESS_OUT) && \
+	tests/harness/run-vmhost --cache $(HARNESS_DIR) \
+		--work $(B)/harness-kmod --timeout $(HARNESS_TIMEOUT) \
+		$(HARNESS_FLAGS) --module $(KMOD_HARNESS_OUT)/nvmm.ko \
+		--file $(KMOD_HARNESS_OUT)/nvmm.ko --env LIBVMM_BACKEND=gate \
+		--env NVMM_TEST_REQUIRE=1 \
+		--env NVMM_TEST_KO=$(abspath $(KMOD_HARNESS_OUT))/nvmm.ko \
+		$(KMOD_TEST_BINS)
+
+# ---------------------------------------------------------------------------
+# Service integration: rc.d/vmmd (rc.subr(8)) and rc.d/vmmd.service
+# (systemd), the examples, bash completion, and nvmm.4 and the udev rule
+# of kmod/ when they exist.  The service files name /usr/local paths;
+# install rewrites them to the directories below.  Nothing is written to
+# /etc unless the udev rule goes there: /etc/vmmd.conf stays the
+# administrator's (vmmd runs on the defaults without it, which the example
+# spells out).  tests/test_service checks it all: shellcheck, mandoc,
+# systemd-analyze, a DESTDIR install and uninstall, the rc.d script
+# against a real vmmd.
+
+DEB_PKGS += shellcheck mandoc systemd
+
+RCDIR		?= $(PREFIX)/etc/rc.d
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+EXAMPLESDIR	?= $(PREFIX)/share/examples/vmm
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
+# udev reads /etc/udev/rules.d and /usr/lib/udev/rules.d, not /usr/local.
+UDEVRULESDIR	?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
+
+SERVICE_NVMM4	:= $(wildcard kmod/nvmm.4)
+SERVICE_UDEV	:= $(wildcard etc/60-nvmm.rules)
+EXAMPLE_DEFS	:= $(wildcard etc/examples/*.json)
+# The guests the example definitions boot (@GUESTS@/NAME.bin).
+EXAMPLE_GUESTS	:= $(sort $(shell sed -n \
+	's|.*"@GUESTS@/\([A-Za-z0-9_]*\.bin\)".*|\1|p' $(EXAMPLE_DEFS)))
+SERVICE_SED	:= sed -e 's|/usr/local/sbin/vmmd|$(SBINDIR)/vmmd|g' \
+	-e 's|/usr/local/bin/vmmctl|$(BINDIR)/vmmctl|g' \
+	-e 's|/usr/local/libexec/vmm-worker|$(LIBEXECDIR)/vmm-worker|g' \
+	-e 's|@GUESTS@|$(EXAMPLESDIR)/guests|g'
+
+# The test programs that are scripts, run by `make test` with the others.
+TEST_SCRIPTS	:= tests/test_service
+
+.PHONY: install-service uninstall-service
+install-service: $(EXAMPLE_GUESTS:%=$(B)/tests/guests/%)
+	install -d $(DESTDIR)$(RCDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(EXAMPLESDIR)/guests $(DESTDIR)$(BASHCOMPDIR)
+	$(SERVICE_SED) rc.d/vmmd > $(DESTDIR)$(RCDIR)/vmmd
+	chmod 0755 $(DESTDIR)$(RCDIR)/vmmd
+	$(SERVICE_SED) rc.d/vmmd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service
+	$(SERVICE_SED) etc/vmmd.conf > $(DESTDIR)$(EXAMPLESDIR)/vmmd.conf
+	chmod 0644 $(DESTDIR)$(EXAMPLESDIR)/vmmd.conf
+	for f in $(notdir $(EXAMPLE_DEFS)); do \
+		$(SERVICE_SED) etc/examples/$$f > $(DESTDIR)$(EXAMPLESDIR)/$$f && \
+		chmod 0644 $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
+	done
+	for g in $(EXAMPLE_GUESTS); do \
+		install -m 0644 $(B)/tests/guests/$$g \
+		    $(DESTDIR)$(EXAMPLESDIR)/guests/$$g || exit 1; \
+	done
+	install -m 0644 vmmctl/vmmctl.bash $(DESTDIR)$(BASHCOMPDIR)/vmmctl
+	$(if $(SERVICE_NVMM4),install -d $(DESTDIR)$(MANDIR)/man4 && \
+		install -m 0644 kmod/nvmm.4 $(DESTDIR)$(MANDIR)/man4/nvmm.4)
+	$(if $(SERVICE_UDEV),install -d $(DESTDIR)$(UDEVRULESDIR) && \
+		install -m 0644 etc/60-nvmm.rules \
+		$(DESTDIR)$(UDEVRULESDIR)/60-nvmm.rules)
+
+uninstall-service:
+	rm -f $(DESTDIR)$(RCDIR)/vmmd $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service \
+		$(DESTDIR)$(EXAMPLESDIR)/vmmd.conf \
+		$(EXAMPLE_DEFS:etc/examples/%=$(DESTDIR)$(EXAMPLESDIR)/%) \
+		$(EXAMPLE_GUESTS:%=$(DESTDIR)$(EXAMPLESDIR)/guests/%) \
+		$(DESTDIR)$(BASHCOMPDIR)/vmmctl $(DESTDIR)$(MANDIR)/man4/nvmm.4 \
+		$(DESTDIR)$(UDEVRULESDIR)/60-nvmm.rules
+	rmdir $(DESTDIR)$(EXAMPLESDIR)/guests $(DESTDIR)$(EXAMPLESDIR) \
+		2> /dev/null || true
+
 # ---------------------------------------------------------------------------
 
 .DEFAULT_GOAL := all
@@ -371,8 +514,10 @@ check-vmhost: all $(TEST_BINS)
 all: libvmm worker $(VMMD_BIN) $(VMMCTL_BIN)
 
 test: all tests
-	$(Q)tests/run-tests $(B)/tests $(TEST_BINS) $(FUZZ_BINS) \
+	$(Q)VMM_BUILD=$(abspath $(B)) tests/run-tests $(B)/tests \
+		$(TEST_BINS) $(TEST_SCRIPTS) $(FUZZ_BINS) \
 		$(B)/tests/compat_libnvmm
+	$(Q)$(MAKE) --no-print-directory check-kmod
 
 bench: $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
@@ -393,7 +538,7 @@ demo: $(B)/tests/demo $(WORKER_BIN) $(VMMD_BIN) $(VMMCTL_BIN) \
 		echo "demo: vmm-worker exit status $$? (0: the guest powered off)"
 	$(Q)tests/demo-vmmd $(B)
 
-install: all
+install: all install-service
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGDIR) \
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBEXECDIR) \
@@ -419,7 +564,7 @@ install: all
 	install -m 0644 libvmm/libvmm.3 $(DESTDIR)$(MANDIR)/man3/libvmm.3
 	ln -sf libvmm.3 $(DESTDIR)$(MANDIR)/man3/libnvmm.3
 
-uninstall:
+uninstall: uninstall-service
 	rm -f $(DESTDIR)$(LIBDIR)/libvmm.a $(DESTDIR)$(LIBDIR)/libnvmm.a \
 		$(DESTDIR)$(LIBDIR)/libvmm.so $(DESTDIR)$(LIBDIR)/libnvmm.so \
 		$(DESTDIR)$(LIBDIR)/libvmm.so.$(LIBVMM_SO_VERSION) \

@@ -32,6 +32,11 @@ struct vmm_mach;
 
 struct vmm_backend {
 	const char *name;
+	/*
+	 * Machine ids come from the device and are host-wide: the library
+	 * files a machine under the id the device gave (gate_id).
+	 */
+	bool host_ids;
 	/* Open the device; root asks for the host-wide view.  -> fd */
 	int (*open)(bool root);
 	/* A system ioctl (KVM_GET_SUPPORTED_CPUID, ...) on the device fd. */
@@ -48,6 +53,7 @@ struct vmm_backend {
 };
 
 extern const struct vmm_backend vmm_backend_kvm;
+extern const struct vmm_backend vmm_backend_gate;
 
 /* A guest physical range linked to host memory: one KVM memory slot. */
 struct vmm_area {

@@ -496,13 +496,35 @@ event_check(const struct nvmm_vcpu_event *ev)
 	}
 }
 
-/* Put the committed event into the kvm_run page for the next entry. */
+/*
+ * Put the committed event into the kvm_run page for the next entry.
+ *
+ * NVMM injects every exception with the hardware-exception type (VMX
+ * interruption type 3, SVM EVENTINJ type 3): the handler's frame holds the
+ * RIP the guest was at (Intel SDM vol. 3C, "Vectored-Event Injection").
+ * KVM treats an injected #OF (like #BP, which event_check refuses) as the
+ * trap of an INTO instead.  On VMX it becomes a software exception whose
+ * return RIP is advanced by an instruction length KVM kept from an earlier
+ * exit.  On SVM, since the Linux commit "KVM: SVM: Don't skip unrelated
+ * instruction if INT3/INTO is replaced" (2025, also in the stable kernels:
+ * Debian 12's 6.1.0-56 has it), KVM silently drops it unless an INTO sits
+ * at RIP, which never holds in 64-bit mode, where INTO is invalid.  So #OF
+ * goes in as an external interrupt of vector 4: the same gate and the same
+ * frame (no error code, the current RIP); #OF is benign (SDM vol. 3A, table
+ * 6-4), so no double-fault rule tells the two apart.
+ */
+#define EXCP_OF		4
+
 static void
 event_store(struct vmm_cpu *cpu, const struct nvmm_vcpu_event *ev)
 {
 	struct kvm_vcpu_events *ke = &cpu->run->s.regs.events;
 
-	if (ev->type == NVMM_VCPU_EVENT_EXCP) {
+	if (ev->type == NVMM_VCPU_EVENT_EXCP && ev->vector == EXCP_OF) {
+		ke->interrupt.injected = 1;
+		ke->interrupt.nr = EXCP_OF;
+		ke->interrupt.soft = 0;
+	} else if (ev->type == NVMM_VCPU_EVENT_EXCP) {
 		ke->exception.injected = 1;
 		ke->exception.pending = 0;
 		ke->exception.nr = ev->vector;

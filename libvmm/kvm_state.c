@@ -28,21 +28,26 @@
 #define CR0_ET			0x00000010ULL
 #define XCR0_X87		0x1ULL
 
-/* NVMM MSR slots (other than EFER, which lives in sregs) and their indexes. */
+/*
+ * NVMM MSR slots (other than EFER, which lives in sregs), their indexes, and
+ * whether the register is 32 bits wide on AMD's architecture (see
+ * msrs_store).
+ */
 static const struct {
 	int slot;
 	uint32_t index;
+	bool amd32;
 } kvm_state_msrs[] = {
-	{ NVMM_X64_MSR_STAR, MSR_STAR },
-	{ NVMM_X64_MSR_LSTAR, MSR_LSTAR },
-	{ NVMM_X64_MSR_CSTAR, MSR_CSTAR },
-	{ NVMM_X64_MSR_SFMASK, MSR_SFMASK },
-	{ NVMM_X64_MSR_KERNELGSBASE, MSR_KERNELGSBASE },
-	{ NVMM_X64_MSR_SYSENTER_CS, MSR_IA32_SYSENTER_CS },
-	{ NVMM_X64_MSR_SYSENTER_ESP, MSR_IA32_SYSENTER_ESP },
-	{ NVMM_X64_MSR_SYSENTER_EIP, MSR_IA32_SYSENTER_EIP },
-	{ NVMM_X64_MSR_PAT, MSR_IA32_PAT },
-	{ NVMM_X64_MSR_TSC, MSR_IA32_TSC },
+	{ NVMM_X64_MSR_STAR, MSR_STAR, false },
+	{ NVMM_X64_MSR_LSTAR, MSR_LSTAR, false },
+	{ NVMM_X64_MSR_CSTAR, MSR_CSTAR, false },
+	{ NVMM_X64_MSR_SFMASK, MSR_SFMASK, false },
+	{ NVMM_X64_MSR_KERNELGSBASE, MSR_KERNELGSBASE, false },
+	{ NVMM_X64_MSR_SYSENTER_CS, MSR_IA32_SYSENTER_CS, false },
+	{ NVMM_X64_MSR_SYSENTER_ESP, MSR_IA32_SYSENTER_ESP, true },
+	{ NVMM_X64_MSR_SYSENTER_EIP, MSR_IA32_SYSENTER_EIP, true },
+	{ NVMM_X64_MSR_PAT, MSR_IA32_PAT, false },
+	{ NVMM_X64_MSR_TSC, MSR_IA32_TSC, false },
 };
 #define KVM_STATE_NMSRS	(sizeof(kvm_state_msrs) / sizeof(kvm_state_msrs[0]))
 
@@ -385,18 +390,64 @@ msrs_load(struct vmm_cpu *cpu, struct nvmm_x64_state *st)
 	return 0;
 }
 
+/* CPUID vendor strings (leaf 0 EBX, EDX, ECX) of AMD's architecture. */
+static const uint32_t kvm_state_amd_vendors[][3] = {
+	{ 0x68747541, 0x69746e65, 0x444d4163 },	/* AuthenticAMD */
+	{ 0x6f677948, 0x6e65476e, 0x656e6975 },	/* HygonGenuine */
+};
+
+/* Does the vcpu's CPUID table name a vendor of AMD's architecture? */
+static bool
+cpuid_is_amd(const struct vmm_cpu *cpu)
+{
+	const struct kvm_cpuid2 *c = cpu->cpuid_table;
+	const struct kvm_cpuid_entry2 *e;
+	uint32_t i;
+	size_t v;
+
+	if (c == NULL)
+		return false;
+	for (i = 0; i < c->nent; i++) {
+		e = &c->entries[i];
+		if (e->function != 0)
+			continue;
+		for (v = 0; v < sizeof(kvm_state_amd_vendors) /
+		    sizeof(kvm_state_amd_vendors[0]); v++) {
+			if (e->ebx == kvm_state_amd_vendors[v][0] &&
+			    e->edx == kvm_state_amd_vendors[v][1] &&
+			    e->ecx == kvm_state_amd_vendors[v][2])
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/*
+ * On AMD's architecture SYSENTER_ESP and SYSENTER_EIP are 32-bit registers:
+ * SYSENTER is a legacy-mode instruction there (AMD APM vol. 2, 6.1.1) and
+ * the CPU keeps only the low half of a write, which kvm-amd mirrors by
+ * truncating a write itself when the vcpu's CPUID vendor is AMD
+ * (svm_set_msr).  Other KVMs (PVM on an AMD host) keep all 64 bits.  So for
+ * a vcpu of AMD CPUID libvmm writes the low half: the same state on every
+ * KVM, that of the CPU the vcpu claims to be.  On Intel both hold 64-bit
+ * addresses (SDM vol. 2B, SYSENTER) and are written whole.
+ */
 static int
 msrs_store(struct vmm_cpu *cpu, const struct nvmm_x64_state *st)
 {
 	struct kvm_state_msr_buf b;
+	bool amd = cpuid_is_amd(cpu);
+	uint64_t v;
 	size_t i;
 	int rv;
 
 	memset(&b, 0, sizeof(b));
 	b.hdr.nmsrs = KVM_STATE_NMSRS;
 	for (i = 0; i < KVM_STATE_NMSRS; i++) {
+		v = st->msrs[kvm_state_msrs[i].slot];
 		b.e[i].index = kvm_state_msrs[i].index;
-		b.e[i].data = st->msrs[kvm_state_msrs[i].slot];
+		b.e[i].data = amd && kvm_state_msrs[i].amd32 ? (uint32_t)v : v;
 	}
 	rv = ioctl(cpu->fd, KVM_SET_MSRS, &b);
 	if (rv == -1)

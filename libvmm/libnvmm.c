@@ -72,11 +72,30 @@ atfork_setup(void)
 /* -------------------------------------------------------------------------- */
 /* Initialization and capabilities. */
 
+static const struct vmm_backend *const backends[] = {
+	&vmm_backend_gate,
+	&vmm_backend_kvm,
+};
+
+/*
+ * The backend: the one LIBVMM_BACKEND names, else the gate when nvmm.ko's
+ * device exists, else KVM directly.  NULL for an unknown name.
+ */
 static const struct vmm_backend *
 backend_pick(void)
 {
-	/* LIBVMM_BACKEND=kvm forces the direct backend (the only one yet). */
-	return &vmm_backend_kvm;
+	const char *want;
+	size_t i;
+
+	want = secure_getenv("LIBVMM_BACKEND");
+	if (want == NULL || *want == '\0')
+		return access("/dev/nvmm", F_OK) == 0 ? &vmm_backend_gate :
+		    &vmm_backend_kvm;
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (strcmp(backends[i]->name, want) == 0)
+			return backends[i];
+	}
+	return NULL;
 }
 
 /* The host's MXCSR mask, from an FXSAVE image (0 means the default). */
@@ -183,7 +202,8 @@ lib_open(bool root)
 	if (vmm_lib.devfd != -1)
 		return 0;
 	pthread_once(&atfork_once, atfork_setup);
-	vmm_lib.be = backend_pick();
+	if ((vmm_lib.be = backend_pick()) == NULL)
+		return -EINVAL;
 	if ((fd = vmm_lib.be->open(root)) < 0)
 		return fd;
 	error = vmm_lib.be->sys_ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
@@ -287,8 +307,12 @@ vmm_cpu_get(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu, int *error)
 /* -------------------------------------------------------------------------- */
 /* Machines. */
 
+/*
+ * Free a machine's slot; ours says whether the machine is this process's
+ * to destroy (not one inherited across fork).
+ */
 static void
-mach_release(struct vmm_mach *m)
+mach_release(struct vmm_mach *m, bool ours)
 {
 	unsigned int i;
 
@@ -296,7 +320,8 @@ mach_release(struct vmm_mach *m)
 		if (m->cpus[i] != NULL)
 			kvm_cpu_destroy(m, m->cpus[i], true);
 	}
-	vmm_lib.be->machine_destroy(m);
+	if (ours)
+		vmm_lib.be->machine_destroy(m);
 	free(m->areas);
 	memset(m, 0, sizeof(*m));
 	m->vmfd = -1;
@@ -329,6 +354,35 @@ mach_setup(struct vmm_mach *m)
 	m->nslots = n > 0 ? (uint32_t)n : 32;
 }
 
+/*
+ * With host-wide ids (the gate), move the new machine *mp from slot *ip to
+ * the slot of the id the device gave it.  A machine still filed there was
+ * inherited across fork and is gone (the device reuses only free ids): it
+ * is forgotten.  Lock held.  0 or a negative errno (the machine destroyed).
+ */
+static int
+mach_place(struct vmm_mach **mp, unsigned int *ip)
+{
+	struct vmm_mach *m = *mp, *to;
+	unsigned int id = m->gate_id;
+
+	if (!vmm_lib.be->host_ids || id == *ip)
+		return 0;
+	if (id >= VMM_MAX_MACHINES) {
+		vmm_lib.be->machine_destroy(m);
+		return -ENOBUFS;
+	}
+	to = &vmm_lib.machs[id];
+	if (to->used)
+		mach_release(to, false);
+	*to = *m;
+	memset(m, 0, sizeof(*m));
+	m->vmfd = -1;
+	*mp = to;
+	*ip = id;
+	return 0;
+}
+
 NVMM_EXPORT int
 nvmm_machine_create(struct nvmm_machine *mach)
 {
@@ -354,7 +408,8 @@ nvmm_machine_create(struct nvmm_machine *mach)
 		goto fail;
 	memset(m, 0, sizeof(*m));
 	m->vmfd = -1;
-	if ((error = vmm_lib.be->machine_create(vmm_lib.devfd, m)) != 0)
+	if ((error = vmm_lib.be->machine_create(vmm_lib.devfd, m)) != 0 ||
+	    (error = mach_place(&m, &i)) != 0)
 		goto fail;
 	mach_setup(m);
 	m->used = true;
@@ -385,7 +440,7 @@ nvmm_machine_destroy(struct nvmm_machine *mach)
 		lib_unlock();
 		return fail(-error);
 	}
-	mach_release(m);
+	mach_release(m, true);
 	lib_unlock();
 	free(mach->pages);
 	mach->pages = NULL;

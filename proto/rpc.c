@@ -675,6 +675,33 @@ static const struct rpc_param rp_p_stop[] = {
 	RP_END
 };
 
+/* events.list and events.subscribe: where to start, and filters. */
+static const struct rpc_param rp_p_events[] = {
+	{ "after", RPC_T_INTEGER, 0, 0, INT64_MAX },
+	{ "limit", RPC_T_INTEGER, 0, 1, RPC_EVENTS_PAGE },
+	{ "vm", RPC_T_VM_NAME, 0, 0, 0 },
+	{ "kind", RPC_T_STRING, 0, 1, 63 },
+	RP_END
+};
+
+static const struct rpc_param rp_p_audit[] = {
+	{ "after", RPC_T_INTEGER, 0, 0, INT64_MAX },
+	{ "limit", RPC_T_INTEGER, 0, 1, RPC_EVENTS_PAGE },
+	RP_END
+};
+
+/* host.stop_all: the deadline of the whole host shutdown plan. */
+static const struct rpc_param rp_p_stop_all[] = {
+	{ "timeout", RPC_T_INTEGER, 0, 1, VMDEF_SHUTDOWN_MAX },
+	RP_END
+};
+
+/* host.metrics: "prometheus" or "openmetrics", checked by its handler. */
+static const struct rpc_param rp_p_metrics[] = {
+	{ "format", RPC_T_STRING, 0, 1, 16 },
+	RP_END
+};
+
 static const struct rpc_param rp_p_console[] = {
 	RP_NAME,
 	{ "input", RPC_T_STRING, 0, 1, RP_INPUT_MAX },
@@ -704,7 +731,12 @@ const struct rpc_method rpc_methods[] = {
 	{ "vm.console_log", RPC_ROLE_READONLY, rp_p_console_log, NULL },
 	{ "vm.stats", RPC_ROLE_READONLY, rp_p_name, NULL },
 	{ "host.info", RPC_ROLE_READONLY, NULL, NULL },
+	{ "host.metrics", RPC_ROLE_READONLY, rp_p_metrics, NULL },
+	{ "host.stop_all", RPC_ROLE_OPERATOR, rp_p_stop_all, NULL },
 	{ "daemon.version", RPC_ROLE_READONLY, NULL, NULL },
+	{ "events.list", RPC_ROLE_READONLY, rp_p_events, NULL },
+	{ "events.subscribe", RPC_ROLE_READONLY, rp_p_events, NULL },
+	{ "audit.list", RPC_ROLE_ADMIN, rp_p_audit, NULL },
 	{ NULL, RPC_ROLE_ADMIN, NULL, NULL }
 };
 
@@ -838,8 +870,9 @@ rp_invoke(const struct rpc_method *table, enum rpc_role role,
 /* One request of a batch, or the whole message when not a batch. */
 static int
 rp_dispatch_one(const struct rpc_method *table, enum rpc_role role,
-    const json_t *in, void *ctx, json_t **resp)
+    const json_t *in, void *ctx, rpc_observe_fn *observe, json_t **resp)
 {
+	const struct rpc_method *m;
 	struct rpc_request req;
 	struct rpc_error err;
 	json_t *result;
@@ -857,6 +890,10 @@ rp_dispatch_one(const struct rpc_method *table, enum rpc_role role,
 		rpc_error_clear(&err);
 		return rc;
 	}
+	if (observe != NULL && (m = rpc_method_lookup(table, req.method,
+	    req.method_len)) != NULL)
+		observe(ctx, m, &req, rc == 0 ? result : NULL,
+		    rc == 0 ? NULL : &err);
 	if (req.id == NULL) {	/* a notification is never answered */
 		json_decref(result);
 		rpc_error_clear(&err);
@@ -895,7 +932,7 @@ rp_reject(json_t **resp, int code, const char *fmt, ...)
 
 static int
 rp_dispatch_batch(const struct rpc_method *table, enum rpc_role role,
-    const json_t *in, void *ctx, json_t **resp)
+    const json_t *in, void *ctx, rpc_observe_fn *observe, json_t **resp)
 {
 	json_t *out, *one;
 	size_t i, n = json_array_size(in);
@@ -911,7 +948,7 @@ rp_dispatch_batch(const struct rpc_method *table, enum rpc_role role,
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		rc = rp_dispatch_one(table, role, json_array_get(in, i), ctx,
-		    &one);
+		    observe, &one);
 		if (rc != 0)
 			goto fail;
 		if (one != NULL && json_array_append_new(out, one) != 0) {
@@ -930,19 +967,34 @@ fail:
 	return rc;
 }
 
+static int
+rp_dispatch(const struct rpc_method *table, enum rpc_role role,
+    const json_t *in, void *ctx, rpc_observe_fn *observe, json_t **resp)
+{
+	*resp = NULL;
+	if (json_is_array(in))
+		return rp_dispatch_batch(table, role, in, ctx, observe, resp);
+	return rp_dispatch_one(table, role, in, ctx, observe, resp);
+}
+
 int
 rpc_dispatch(const struct rpc_method *table, enum rpc_role role,
     const json_t *in, void *ctx, json_t **resp)
 {
-	*resp = NULL;
-	if (json_is_array(in))
-		return rp_dispatch_batch(table, role, in, ctx, resp);
-	return rp_dispatch_one(table, role, in, ctx, resp);
+	return rp_dispatch(table, role, in, ctx, NULL, resp);
 }
 
 int
 rpc_dispatch_text(const struct rpc_method *table, enum rpc_role role,
     const char *text, size_t len, void *ctx, json_t **resp)
+{
+	return rpc_dispatch_observed(table, role, text, len, ctx, NULL, resp);
+}
+
+int
+rpc_dispatch_observed(const struct rpc_method *table, enum rpc_role role,
+    const char *text, size_t len, void *ctx, rpc_observe_fn *observe,
+    json_t **resp)
 {
 	json_error_t jerr;
 	json_t *in;
@@ -963,7 +1015,7 @@ rpc_dispatch_text(const struct rpc_method *table, enum rpc_role role,
 		return rp_reject(resp, RPC_E_PARSE, "invalid JSON at line %d "
 		    "column %d: %s", jerr.line, jerr.column, jerr.text);
 	}
-	rc = rpc_dispatch(table, role, in, ctx, resp);
+	rc = rp_dispatch(table, role, in, ctx, observe, resp);
 	json_decref(in);
 	return rc;
 }

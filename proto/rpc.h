@@ -24,6 +24,7 @@
 #define RPC_PROBLEMS_MAX	100	/* reported, then one notice */
 #define RPC_PATH_MAX		160	/* bytes of a problem's path, NUL too */
 #define RPC_TEXT_MAX		160	/* bytes of a message, NUL too */
+#define RPC_EVENTS_PAGE		1000	/* events.list, audit.list: at most */
 
 /*
  * Error codes: the JSON-RPC 2.0 ones (section 5.1) and ours.  Each row is
@@ -227,6 +228,21 @@ int	rpc_dispatch(const struct rpc_method *table, enum rpc_role role,
  */
 int	rpc_dispatch_text(const struct rpc_method *table, enum rpc_role role,
 	    const char *text, size_t len, void *ctx, json_t **resp);
+
+/*
+ * Told of each request that named a method of the table, once it is
+ * answered: with its result (borrowed; a handler's deferred-reply marker
+ * included) or the error that answers it (borrowed; the role and params
+ * checks' too).  Notifications included.  For audit and metrics.
+ */
+typedef void rpc_observe_fn(void *ctx, const struct rpc_method *m,
+    const struct rpc_request *req, const json_t *result,
+    const struct rpc_error *err);
+
+/* rpc_dispatch_text, calling observe (NULL: none) for each request. */
+int	rpc_dispatch_observed(const struct rpc_method *table,
+	    enum rpc_role role, const char *text, size_t len, void *ctx,
+	    rpc_observe_fn *observe, json_t **resp);
 
 /*
  * Responses, new references or NULL when out of memory.  id is borrowed

@@ -209,7 +209,7 @@ test_example(void **state)
 	text = tu_read_file(EXAMPLE, NULL);
 	assert_non_null(text);
 	n = keywords(keys);
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 23);
 	for (i = 0; i < n; i++) {
 		snprintf(pat, sizeof(pat), "\n%s ", keys[i]);
 		if (strstr(text, pat) == NULL)

@@ -317,7 +317,7 @@ test_refusals(void **state)
 	assert_int_equal(db_open(fx->path, &db, err, sizeof(err)), -ENOTSUP);
 	assert_null(db);
 	snprintf(want, sizeof(want), "%s: schema version 99 is newer than "
-	    "this vmmd supports (2)", fx->path);
+	    "this vmmd supports (3)", fx->path);
 	assert_string_equal(err, want);
 
 	/* Not a database at all. */
@@ -950,7 +950,7 @@ test_migrate_v1(void **state)
 	fx->db = xopen(fx->path);
 	t1 = ((int64_t)time(NULL) + 1) * 1000;
 	h = db_sqlite(fx->db);
-	assert_int_equal(q_int(h, "PRAGMA user_version"), 2);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	assert_string_equal(q_text(h, "PRAGMA integrity_check", sql,
 	    sizeof(sql)), "ok");
 	assert_int_equal(q_int(h, "SELECT count(*) FROM "
@@ -1065,7 +1065,7 @@ test_migrate_v1(void **state)
 	db_close(fx->db);
 	fx->db = xopen(fx->path);
 	h = db_sqlite(fx->db);
-	assert_int_equal(q_int(h, "PRAGMA user_version"), 2);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), DB_SCHEMA_VERSION);
 	assert_int_equal(q_int(h, "SELECT count(*) FROM events WHERE "
 	    "kind = 'db.migrate'"), 1);
 	vmdef_free(&def_a);

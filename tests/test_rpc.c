@@ -727,7 +727,12 @@ static const struct {
 	{ "vm.resume", RPC_ROLE_OPERATOR }, { "vm.console", RPC_ROLE_OPERATOR },
 	{ "vm.console_log", RPC_ROLE_READONLY },
 	{ "vm.stats", RPC_ROLE_READONLY }, { "host.info", RPC_ROLE_READONLY },
+	{ "host.metrics", RPC_ROLE_READONLY },
+	{ "host.stop_all", RPC_ROLE_OPERATOR },
 	{ "daemon.version", RPC_ROLE_READONLY },
+	{ "events.list", RPC_ROLE_READONLY },
+	{ "events.subscribe", RPC_ROLE_READONLY },
+	{ "audit.list", RPC_ROLE_ADMIN },
 };
 
 #define NDOC	(sizeof(doc_roles) / sizeof(doc_roles[0]))

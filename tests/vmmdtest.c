@@ -22,10 +22,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sqlite3.h>
 
 #include "base64.h"
@@ -209,6 +213,16 @@ vd_prepare(const char *extra)
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	vd_write_conf(d, extra);
 	return d;
+}
+
+void
+vd_append_conf(struct vd *d, const char *text)
+{
+	FILE *fp;
+
+	if ((fp = fopen(d->conf, "a")) == NULL ||
+	    fputs(text, fp) == EOF || fclose(fp) == EOF)
+		fail_msg("%s: %s", d->conf, strerror(errno));
 }
 
 struct vd *
@@ -687,6 +701,88 @@ vc_open(struct vc *c, const char *path)
 	return 0;
 }
 
+int
+vd_free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd, port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		fail_msg("free port: %s", strerror(errno));
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* A TLS client context for cert/key (NULL: none) trusting ca. */
+static SSL_CTX *
+vc_tls_ctx(const char *cert, const char *key, const char *ca)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL ||
+	    SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+	    (cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, cert) !=
+	    1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+	    1)))
+		fail_msg("TLS client context for %s: %s", cert != NULL ? cert :
+		    "no certificate", ERR_reason_error_string(ERR_get_error()));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+int
+vc_open_tls(struct vc *c, int port, const char *cert, const char *key,
+    const char *ca, char *why, size_t whylen)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	SSL_CTX *ctx;
+	int one = 1;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if ((c->notes = json_array()) == NULL)
+		return -ENOMEM;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		fail_msg("connect 127.0.0.1:%d: %s", port, strerror(errno));
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ctx = vc_tls_ctx(cert, key, ca);
+	c->ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);	/* the SSL holds a reference */
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    SSL_set1_host(c->ssl, "localhost") != 1)
+		fail_msg("SSL_new: %s", ERR_reason_error_string(
+		    ERR_get_error()));
+	ERR_clear_error();
+	if (SSL_connect(c->ssl) != 1) {
+		if (why != NULL)
+			snprintf(why, whylen, "%s", ERR_reason_error_string(
+			    ERR_peek_error()) != NULL ? ERR_reason_error_string(
+			    ERR_peek_error()) : "handshake failed");
+		ERR_clear_error();
+		vc_close(c);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void
+vc_connect_tls(struct vc *c, int port, const char *cert, const char *key,
+    const char *ca)
+{
+	char why[128];
+
+	if (vc_open_tls(c, port, cert, key, ca, why, sizeof(why)) != 0)
+		fail_msg("TLS to 127.0.0.1:%d with %s: %s", port, cert, why);
+}
+
 void
 vc_connect(struct vc *c, const char *path)
 {
@@ -699,6 +795,8 @@ vc_connect(struct vc *c, const char *path)
 void
 vc_close(struct vc *c)
 {
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -715,6 +813,16 @@ vc_send(struct vc *c, const char *text, size_t len)
 	ssize_t n;
 
 	while (len > 0) {
+		if (c->ssl != NULL) {
+			if ((n = SSL_write(c->ssl, text, (int)len)) <= 0) {
+				ERR_clear_error();
+				c->eof = true;
+				return;
+			}
+			text += n;
+			len -= (size_t)n;
+			continue;
+		}
 		n = send(c->fd, text, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -767,6 +875,37 @@ vc_take_line(struct vc *c, bool *got)
 	return NULL;
 }
 
+/* vc_fill's read over TLS: a record may hold no application data. */
+static bool
+vc_fill_tls(struct vc *c)
+{
+	unsigned long e;
+	int n;
+
+	ERR_clear_error();
+	n = SSL_read(c->ssl, c->buf + c->len, (int)(c->cap - c->len));
+	if (n > 0) {
+		c->len += (size_t)n;
+		return true;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return true;
+	case SSL_ERROR_SSL:
+		e = ERR_peek_error();
+		snprintf(c->alert, sizeof(c->alert), "%s",
+		    ERR_reason_error_string(e) != NULL ?
+		    ERR_reason_error_string(e) : "error");
+		break;
+	default:
+		break;
+	}
+	ERR_clear_error();
+	c->eof = true;
+	return false;
+}
+
 /* Read what the socket has, waiting up to ms; false on timeout or EOF. */
 static bool
 vc_fill(struct vc *c, int ms)
@@ -776,7 +915,8 @@ vc_fill(struct vc *c, int ms)
 	ssize_t n;
 	char *nb;
 
-	if (c->eof || poll(&pfd, 1, ms < 0 ? 0 : ms) <= 0)
+	if (c->eof || ((c->ssl == NULL || SSL_pending(c->ssl) == 0) &&
+	    poll(&pfd, 1, ms < 0 ? 0 : ms) <= 0))
 		return false;
 	if (c->cap - c->len < 65536) {
 		cap = c->cap == 0 ? 131072 : c->cap * 2;
@@ -785,6 +925,8 @@ vc_fill(struct vc *c, int ms)
 		c->buf = nb;
 		c->cap = cap;
 	}
+	if (c->ssl != NULL)
+		return vc_fill_tls(c);
 	n = read(c->fd, c->buf + c->len, c->cap - c->len);
 	if (n == -1 && errno == EINTR)
 		return true;

@@ -62,6 +62,9 @@ struct vd *vd_start(const char *extra);
 /* The same without starting vmmd (d->pid is -1). */
 struct vd *vd_prepare(const char *extra);
 
+/* Append lines to d's configuration (before vd_spawn). */
+void	vd_append_conf(struct vd *d, const char *text);
+
 /* Start vmmd -d -f d->conf on d's directory and wait until it answers. */
 void	vd_spawn(struct vd *d);
 
@@ -117,17 +120,35 @@ void	vd_out_free(struct vd_out *o);
  */
 struct vc {
 	int fd;
+	struct ssl_st *ssl;	/* vc_open_tls: TLS on fd, else NULL */
 	char *buf;		/* input not yet split into lines */
 	size_t len, cap;
 	json_t *notes;		/* an array */
 	json_int_t next_id;
 	bool eof;		/* the daemon closed the connection */
+	char alert[64];		/* TLS: the alert that ended it, if any */
 };
 
 /* Connect; 0 or a negative errno. */
 int	vc_open(struct vc *c, const char *path);
 /* Connect or fail the test. */
 void	vc_connect(struct vc *c, const char *path);
+
+/*
+ * Connect over TLS to 127.0.0.1:port with the client certificate cert
+ * and key (NULL: none), checking the server against the CA in ca and the
+ * name "localhost".  Returns 0, or -EPROTO when the handshake failed,
+ * with OpenSSL's reason in why (why may be NULL).  With TLS 1.3 the
+ * server's verdict on the certificate comes after the handshake: a
+ * refusal shows as the first read's EOF, with the alert in c->alert.
+ */
+int	vc_open_tls(struct vc *c, int port, const char *cert, const char *key,
+	    const char *ca, char *why, size_t whylen);
+void	vc_connect_tls(struct vc *c, int port, const char *cert,
+	    const char *key, const char *ca);
+
+/* A TCP port nobody listens on now, for a tls-listen line. */
+int	vd_free_port(void);
 void	vc_close(struct vc *c);		/* accepts a closed one */
 
 /* Send len raw bytes (no newline is added). */

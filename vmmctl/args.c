@@ -35,14 +35,47 @@ static const struct args_opt args_opts[] = {
 enum {
 	ARGS_G_CONNECT = 'c',
 	ARGS_G_JSON = 'j',
+	ARGS_G_CERT = 'C',
+	ARGS_G_KEY = 'K',
+	ARGS_G_CA = 'A',
+	ARGS_G_CONFIG = 'F',
+};
+
+/* The global options with a value: where it goes in struct ctl_args. */
+static const struct {
+	int val;
+	size_t off;
+} args_global_values[] = {
+	{ ARGS_G_CONNECT, offsetof(struct ctl_args, connect) },
+	{ ARGS_G_CERT, offsetof(struct ctl_args, cert) },
+	{ ARGS_G_KEY, offsetof(struct ctl_args, key) },
+	{ ARGS_G_CA, offsetof(struct ctl_args, ca) },
+	{ ARGS_G_CONFIG, offsetof(struct ctl_args, config) },
 };
 
 static const struct option args_global_long[] = {
 	{ "connect", required_argument, NULL, ARGS_G_CONNECT },
+	{ "cert", required_argument, NULL, ARGS_G_CERT },
+	{ "key", required_argument, NULL, ARGS_G_KEY },
+	{ "ca", required_argument, NULL, ARGS_G_CA },
+	{ "config", required_argument, NULL, ARGS_G_CONFIG },
 	{ "json", no_argument, NULL, ARGS_G_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * The second forms of commands: with opt given, the command takes no
+ * argument and only opts (opt among them).  Its main form takes the
+ * options of its row in ctl_cmds.
+ */
+static const struct args_form {
+	const char *cmd;
+	unsigned int opt;
+	unsigned int opts;
+} args_forms[] = {
+	{ "stop", CTL_O(ALL), CTL_O(ALL) | CTL_O(TIMEOUT) | CTL_O(JSON) },
 };
 
 /* The command options as getopt_long wants them, built once. */
@@ -50,6 +83,10 @@ static struct option args_cmd_long[CTL_OI_COUNT + 2];
 
 static const char *const args_global_help[][2] = {
 	{ "--connect URI", "the daemon to talk to (see below)" },
+	{ "--cert FILE", "our TLS certificate (PEM)" },
+	{ "--key FILE", "its private key (PEM; default: in the --cert file)" },
+	{ "--ca FILE", "the only CA the TLS server's certificate may be from" },
+	{ "--config FILE", "the client config file (see vmmctl(8))" },
 	{ "--json", "print answers as JSON (also after the command)" },
 	{ "-h, --help", "this help; \"vmmctl help COMMAND\" for a command" },
 	{ "-q, --quiet", "no informational messages" },
@@ -83,6 +120,41 @@ args_lookup(const char *name)
 		    (c->alias != NULL && strcmp(c->alias, name) == 0))
 			return c;
 	return NULL;
+}
+
+static const struct args_form *
+args_form(const struct ctl_cmd *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(args_forms) / sizeof(*args_forms); i++)
+		if (strcmp(args_forms[i].cmd, cmd->name) == 0)
+			return &args_forms[i];
+	return NULL;
+}
+
+/* Every option cmd takes, in either form. */
+static unsigned int
+args_cmd_opts(const struct ctl_cmd *cmd)
+{
+	const struct args_form *f = args_form(cmd);
+
+	return cmd->opts | (f != NULL ? f->opts : 0);
+}
+
+/* The name of the first option of opts (not 0). */
+static const char *
+args_opt_name(unsigned int opts)
+{
+	return args_opts[__builtin_ctz(opts)].name;
+}
+
+unsigned int
+args_form_opt(const struct ctl_cmd *cmd)
+{
+	const struct args_form *f = args_form(cmd);
+
+	return f != NULL ? f->opt : 0;
 }
 
 const char *
@@ -181,6 +253,22 @@ args_value(struct ctl_args *a, int idx, const char *val, char *err,
 	return 0;
 }
 
+/* A global option with a value: store it; false for any other. */
+static bool
+args_global_value(struct ctl_args *a, int ch, const char *val)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(args_global_values) /
+	    sizeof(*args_global_values); i++)
+		if (args_global_values[i].val == ch) {
+			*(const char **)(void *)((char *)a +
+			    args_global_values[i].off) = val;
+			return true;
+		}
+	return false;
+}
+
 /* The options before the command; *next is the command's index. */
 static int
 args_global(int argc, char **argv, struct ctl_args *a, int *next,
@@ -192,9 +280,9 @@ args_global(int argc, char **argv, struct ctl_args *a, int *next,
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ARGS_GLOBAL_SHORT,
 	    args_global_long, NULL)) != -1) {
-		if (ch == ARGS_G_CONNECT)
-			a->connect = optarg;
-		else if (ch == ARGS_G_JSON)
+		if (args_global_value(a, ch, optarg))
+			continue;
+		if (ch == ARGS_G_JSON)
 			a->opts |= CTL_O(JSON);
 		else if (ch == 'h')
 			a->help = true;
@@ -236,7 +324,8 @@ args_command(int argc, char **argv, struct ctl_args *a, char *err,
 			rc = 0;
 		} else if (ch < ARGS_VAL)
 			return args_getopt_fail(ch, argv, err, errlen);
-		else if ((a->cmd->opts & (1u << (idx = ch - ARGS_VAL))) == 0)
+		else if ((args_cmd_opts(a->cmd) & (1u << (idx = ch - ARGS_VAL)))
+		    == 0)
 			return args_fail(err, errlen, "%s does not take --%s",
 			    a->cmd->name, args_opts[idx].name);
 		else {
@@ -252,10 +341,40 @@ args_command(int argc, char **argv, struct ctl_args *a, char *err,
 	return 0;
 }
 
+/* A command with a second form: the options of the form used. */
+static int
+args_check_form(const struct ctl_args *a, const struct args_form *f,
+    char *err, size_t errlen)
+{
+	const char *arg = a->cmd->arg != NULL ? a->cmd->arg : "";
+	unsigned int extra;
+
+	if ((a->opts & f->opt) != 0) {
+		if (a->arg != NULL)
+			return args_fail(err, errlen, "%s --%s takes no %s",
+			    a->cmd->name, args_opt_name(f->opt), arg);
+		if ((extra = a->opts & ~f->opts) != 0)
+			return args_fail(err, errlen, "%s --%s does not take "
+			    "--%s", a->cmd->name, args_opt_name(f->opt),
+			    args_opt_name(extra));
+	} else if ((extra = a->opts & ~a->cmd->opts) != 0)
+		return args_fail(err, errlen, "%s %s does not take --%s",
+		    a->cmd->name, arg, args_opt_name(extra));
+	return 0;
+}
+
 /* The checks once every option is known. */
 static int
 args_check(struct ctl_args *a, char *err, size_t errlen)
 {
+	const struct args_form *f = args_form(a->cmd);
+
+	if (f != NULL) {
+		if (args_check_form(a, f, err, errlen) != 0)
+			return -EINVAL;
+		if ((a->opts & f->opt) != 0)
+			return 0;
+	}
 	if ((a->opts & CTL_O(JSON)) != 0 && (a->cmd->opts & CTL_O(JSON)) == 0)
 		return args_fail(err, errlen, "%s does not take --json",
 		    a->cmd->name);
@@ -276,6 +395,10 @@ args_help_cmd(int argc, char **argv, struct ctl_args *a, char *err,
 	a->help = true;
 	if (argc > 2)
 		return args_fail(err, errlen, "help takes one command");
+	if (argc == 2 && strcmp(argv[1], "--commands") == 0) {
+		a->commands = true;
+		return 0;
+	}
 	if (argc == 2 && (a->cmd = args_lookup(argv[1])) == NULL)
 		return args_fail(err, errlen, "unknown command \"%s\"",
 		    argv[1]);
@@ -316,25 +439,58 @@ args_append(char *buf, size_t len, const char *s)
 		snprintf(buf + at, len - at, "%s", s);
 }
 
-void
-args_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len)
+/* " [--name ARG]" for each option of opts. */
+static void
+args_append_opts(char *buf, size_t len, unsigned int opts)
 {
 	char opt[64];
 	size_t i;
 
-	snprintf(buf, len, "vmmctl %s", cmd->name);
-	if (cmd->arg != NULL) {
-		args_append(buf, len, " ");
-		args_append(buf, len, cmd->arg);
-	}
 	for (i = 0; i < CTL_OI_COUNT; i++) {
-		if ((cmd->opts & (1u << i)) == 0)
+		if ((opts & (1u << i)) == 0)
 			continue;
 		snprintf(opt, sizeof(opt), " [--%s%s%s]", args_opts[i].name,
 		    args_opts[i].arg != NULL ? " " : "",
 		    args_opts[i].arg != NULL ? args_opts[i].arg : "");
 		args_append(buf, len, opt);
 	}
+}
+
+void
+args_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len)
+{
+	snprintf(buf, len, "vmmctl %s", cmd->name);
+	if (cmd->arg != NULL) {
+		args_append(buf, len, " ");
+		args_append(buf, len, cmd->arg);
+	}
+	args_append_opts(buf, len, cmd->opts);
+}
+
+void
+args_form_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len)
+{
+	const struct args_form *f = args_form(cmd);
+
+	buf[0] = '\0';
+	if (f == NULL)
+		return;
+	snprintf(buf, len, "vmmctl %s --%s", cmd->name,
+	    args_opt_name(f->opt));
+	args_append_opts(buf, len, f->opts & ~f->opt);
+}
+
+/* "usage: " and the synopsis of each form, one line each. */
+static void
+args_usage_lines(FILE *out, const struct ctl_cmd *cmd)
+{
+	char syn[512];
+
+	args_synopsis(cmd, syn, sizeof(syn));
+	fprintf(out, "usage: %s\n", syn);
+	args_form_synopsis(cmd, syn, sizeof(syn));
+	if (syn[0] != '\0')
+		fprintf(out, "       %s\n", syn);
 }
 
 static void
@@ -359,28 +515,33 @@ args_help_all(FILE *out)
 	    i++)
 		fprintf(out, "  %-18s%s\n", args_global_help[i][0],
 		    args_global_help[i][1]);
-	fprintf(out, "\nURI: unix:PATH or an absolute PATH.  The default is "
-	    "$%s, else\nunix:%s; read-only commands fall back to\n"
-	    "unix:%s when that one is not permitted.\n",
-	    VMMCTL_ENV_CONNECT, VMMCTL_SOCKET, VMMCTL_RO_SOCKET);
+	fprintf(out, "\nURI: unix:PATH, an absolute PATH, or tls://HOST[:PORT] "
+	    "(port %d by default;\nHOST a DNS name, an IPv4 address or "
+	    "[IPv6]).  The default is --connect, else\n$%s, else connect "
+	    "in the config file, else unix:%s;\nread-only commands fall "
+	    "back to unix:%s when that one is not\npermitted.  The config "
+	    "file: --config, else $%s, else\n$XDG_CONFIG_HOME/%s or "
+	    "~/.config/%s.\n", CLIENT_TLS_PORT, VMMCTL_ENV_CONNECT,
+	    VMMCTL_SOCKET, VMMCTL_RO_SOCKET, VMMCTL_ENV_CONFIG,
+	    VMMCTL_CONF_NAME, VMMCTL_CONF_NAME);
 }
 
 static void
 args_help_one(FILE *out, const struct ctl_cmd *cmd)
 {
-	char syn[512], opt[64];
+	unsigned int opts = args_cmd_opts(cmd);
+	char opt[64];
 	size_t i;
 
-	args_synopsis(cmd, syn, sizeof(syn));
+	args_usage_lines(out, cmd);
 	/* The one-line help, as a sentence. */
-	fprintf(out, "usage: %s\n\n%c%s%s%s.\n", syn,
-	    toupper((unsigned char)cmd->help[0]), cmd->help + 1,
-	    cmd->alias != NULL ? "; also called " : "",
+	fprintf(out, "\n%c%s%s%s.\n", toupper((unsigned char)cmd->help[0]),
+	    cmd->help + 1, cmd->alias != NULL ? "; also called " : "",
 	    cmd->alias != NULL ? cmd->alias : "");
-	if (cmd->opts != 0)
+	if (opts != 0)
 		fprintf(out, "\nOptions:\n");
 	for (i = 0; i < CTL_OI_COUNT; i++) {
-		if ((cmd->opts & (1u << i)) == 0)
+		if ((opts & (1u << i)) == 0)
 			continue;
 		snprintf(opt, sizeof(opt), "--%s%s%s", args_opts[i].name,
 		    args_opts[i].arg != NULL ? " " : "",
@@ -409,15 +570,70 @@ args_help(FILE *out, const struct ctl_cmd *cmd)
 void
 args_usage(FILE *out, const struct ctl_cmd *cmd)
 {
-	char syn[512];
-
 	if (cmd == NULL) {
 		fprintf(out, "usage: vmmctl [-hq] [--connect URI] [--json] "
 		    "COMMAND [ARGUMENTS]\nRun \"vmmctl help\" for the "
 		    "commands.\n");
 		return;
 	}
-	args_synopsis(cmd, syn, sizeof(syn));
-	fprintf(out, "usage: %s\nRun \"vmmctl help %s\" for more.\n", syn,
-	    cmd->name);
+	args_usage_lines(out, cmd);
+	fprintf(out, "Run \"vmmctl help %s\" for more.\n", cmd->name);
+}
+
+/* One line of args_commands. */
+static void
+args_commands_line(FILE *out, const char *name, const char *arg,
+    unsigned int opts)
+{
+	size_t i;
+
+	fprintf(out, "%s %s", name, arg != NULL ? arg : "-");
+	for (i = 0; i < CTL_OI_COUNT; i++)
+		if ((opts & (1u << i)) != 0)
+			fprintf(out, " --%s%s%s", args_opts[i].name,
+			    args_opts[i].arg != NULL ? "=" : "",
+			    args_opts[i].arg != NULL ? args_opts[i].arg : "");
+	fputc('\n', out);
+}
+
+/* The placeholder of global option name's value in the help ("URI"). */
+static const char *
+args_global_arg(const char *name)
+{
+	size_t i, len = strlen(name);
+	const char *h;
+
+	for (i = 0; i < sizeof(args_global_help) / sizeof(*args_global_help);
+	    i++) {
+		h = args_global_help[i][0];
+		if (strncmp(h, "--", 2) == 0 &&
+		    strncmp(h + 2, name, len) == 0 && h[2 + len] == ' ')
+			return h + 3 + len;
+	}
+	return "ARG";
+}
+
+void
+args_commands(FILE *out)
+{
+	const struct ctl_cmd *c;
+	const struct option *o;
+	const char *p;
+
+	fprintf(out, "vmmctl -");
+	for (o = args_global_long; o->name != NULL; o++)
+		fprintf(out, " --%s%s%s", o->name, o->has_arg != no_argument ?
+		    "=" : "", o->has_arg != no_argument ?
+		    args_global_arg(o->name) : "");
+	for (p = ARGS_GLOBAL_SHORT; *p != '\0'; p++)
+		if (*p != '+' && *p != ':')
+			fprintf(out, " -%c", *p);
+	fputc('\n', out);
+	for (c = ctl_cmds; c->name != NULL; c++) {
+		args_commands_line(out, c->name, c->arg, args_cmd_opts(c));
+		if (c->alias != NULL)
+			args_commands_line(out, c->alias, c->arg,
+			    args_cmd_opts(c));
+	}
+	fprintf(out, "help COMMAND\n");
 }

@@ -1,9 +1,15 @@
-/* client.c: vmmctl's JSON-RPC connection to vmmd over a UNIX socket. */
+/*
+ * client.c: vmmctl's JSON-RPC connection to vmmd, over a UNIX socket or
+ * TLS (the transport itself is in tls.c).
+ */
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +24,142 @@
 #define CLIENT_UNIX_PREFIX	"unix:"
 #define CLIENT_TLS_PREFIX	"tls://"
 
+static int	client_uri_fail(char *, size_t, const char *, const char *,
+		    ...) __attribute__((format(printf, 4, 5)));
+
+/* "bad URI \"uri\": reason" into err; returns -EINVAL. */
+static int
+client_uri_fail(char *err, size_t errlen, const char *uri, const char *fmt,
+    ...)
+{
+	char reason[CLIENT_NAME_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "bad URI \"%s\": %s", uri, reason);
+	return -EINVAL;
+}
+
+/*
+ * A host name as RFC 1123 has it: dot-separated labels of 1 to 63
+ * letters, digits and hyphens, no hyphen at either end; the last label
+ * not all digits, so that no name reads as a (legacy, partial) address.
+ */
+static bool
+client_dns_name_ok(const char *s)
+{
+	size_t len = 0, i;
+	bool digits = true;
+
+	for (i = 0;; i++) {
+		if (s[i] == '.' || s[i] == '\0') {
+			if (len == 0 || len > 63 || s[i - 1] == '-')
+				return false;
+			if (s[i] == '\0')
+				return !digits;
+			len = 0;
+			digits = true;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (len == 0 && s[i] == '-')
+			return false;
+		digits = digits && isdigit((unsigned char)s[i]);
+		len++;
+	}
+}
+
+/* The HOST of a tls:// URI, [h, hend), into u. */
+static int
+client_uri_host(const char *uri, const char *h, const char *hend, bool v6,
+    struct client_uri *u, char *err, size_t errlen)
+{
+	unsigned char addr[16];
+	size_t len = (size_t)(hend - h);
+
+	if (len == 0)
+		return client_uri_fail(err, errlen, uri, "the host is empty");
+	if (len > CLIENT_HOST_MAX)
+		return client_uri_fail(err, errlen, uri, "the host is longer "
+		    "than %d bytes", CLIENT_HOST_MAX);
+	memcpy(u->host, h, len);
+	u->host[len] = '\0';
+	if (v6) {
+		if (inet_pton(AF_INET6, u->host, addr) != 1)
+			return client_uri_fail(err, errlen, uri, "\"%s\" is "
+			    "not an IPv6 address", u->host);
+		u->host_kind = CLIENT_HOST_IPV6;
+	} else if (inet_pton(AF_INET, u->host, addr) == 1)
+		u->host_kind = CLIENT_HOST_IPV4;
+	else if (client_dns_name_ok(u->host))
+		u->host_kind = CLIENT_HOST_DNS;
+	else
+		return client_uri_fail(err, errlen, uri, "the host must be a "
+		    "DNS name, an IPv4 address or an IPv6 address in "
+		    "brackets");
+	return 0;
+}
+
+/* The PORT of a tls:// URI (NULL: none, the default). */
+static int
+client_uri_port(const char *uri, const char *p, struct client_uri *u,
+    char *err, size_t errlen)
+{
+	unsigned int v = 0;
+	const char *s;
+
+	if (p == NULL) {
+		u->port = CLIENT_TLS_PORT;
+		return 0;
+	}
+	for (s = p; *s >= '0' && *s <= '9' && v <= 65535; s++)
+		v = v * 10 + (unsigned int)(*s - '0');
+	if (s == p || *s != '\0' || v < 1 || v > 65535)
+		return client_uri_fail(err, errlen, uri, "the port must be a "
+		    "number from 1 to 65535");
+	u->port = v;
+	return 0;
+}
+
+/* "tls://HOST[:PORT]", rest after "tls://". */
+static int
+client_uri_tls(const char *uri, const char *rest, struct client_uri *u,
+    char *err, size_t errlen)
+{
+	const char *h = rest, *hend, *port = NULL;
+	bool v6 = rest[0] == '[';
+	int rc;
+
+	if (v6) {
+		h = rest + 1;
+		if ((hend = strchr(h, ']')) == NULL)
+			return client_uri_fail(err, errlen, uri, "missing "
+			    "\"]\" after the IPv6 address");
+		if (hend[1] == ':')
+			port = hend + 2;
+		else if (hend[1] != '\0')
+			return client_uri_fail(err, errlen, uri, "expected "
+			    "\":PORT\" or the end after \"]\"");
+	} else if ((hend = strchr(rest, ':')) != NULL) {
+		port = hend + 1;
+		if (strchr(port, ':') != NULL)
+			return client_uri_fail(err, errlen, uri, "an IPv6 "
+			    "address must be in brackets, as in "
+			    "tls://[::1]:%d", CLIENT_TLS_PORT);
+	} else
+		hend = rest + strlen(rest);
+	if ((rc = client_uri_host(uri, h, hend, v6, u, err, errlen)) != 0 ||
+	    (rc = client_uri_port(uri, port, u, err, errlen)) != 0)
+		return rc;
+	u->transport = CLIENT_TLS;
+	snprintf(u->name, sizeof(u->name), "tls://%s%s%s:%u", v6 ? "[" : "",
+	    u->host, v6 ? "]" : "", u->port);
+	return 0;
+}
+
 int
 client_uri_parse(const char *uri, struct client_uri *u, char *err,
     size_t errlen)
@@ -26,25 +168,19 @@ client_uri_parse(const char *uri, struct client_uri *u, char *err,
 	size_t plen = strlen(CLIENT_UNIX_PREFIX);
 
 	memset(u, 0, sizeof(*u));
-	if (strncmp(uri, CLIENT_TLS_PREFIX, strlen(CLIENT_TLS_PREFIX)) == 0) {
-		u->transport = CLIENT_TLS;
-		snprintf(err, errlen, "tls:// is not supported yet");
-		return -ENOTSUP;
-	}
+	if (strncmp(uri, CLIENT_TLS_PREFIX, strlen(CLIENT_TLS_PREFIX)) == 0)
+		return client_uri_tls(uri, uri + strlen(CLIENT_TLS_PREFIX), u,
+		    err, errlen);
 	if (strncmp(uri, CLIENT_UNIX_PREFIX, plen) == 0)
 		path = uri + plen;
 	else if (uri[0] == '/')
 		path = uri;
-	else {
-		snprintf(err, errlen, "bad URI \"%s\": expected unix:PATH, an "
-		    "absolute path or tls://HOST:PORT", uri);
-		return -EINVAL;
-	}
-	if (path[0] == '\0') {
-		snprintf(err, errlen, "bad URI \"%s\": the socket path is "
-		    "empty", uri);
-		return -EINVAL;
-	}
+	else
+		return client_uri_fail(err, errlen, uri, "expected unix:PATH, "
+		    "an absolute path or tls://HOST:PORT");
+	if (path[0] == '\0')
+		return client_uri_fail(err, errlen, uri, "the socket path is "
+		    "empty");
 	if (strlen(path) >= sizeof(u->path)) {
 		snprintf(err, errlen, "bad URI: the socket path is longer than "
 		    "%zu bytes", sizeof(u->path) - 1);
@@ -52,6 +188,7 @@ client_uri_parse(const char *uri, struct client_uri *u, char *err,
 	}
 	u->transport = CLIENT_UNIX;
 	memcpy(u->path, path, strlen(path) + 1);
+	snprintf(u->name, sizeof(u->name), "%s", u->path);
 	return 0;
 }
 
@@ -75,6 +212,7 @@ client_connect(struct client *c, const char *path)
 		return -ENAMETOOLONG;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	memcpy(c->path, path, strlen(path) + 1);
+	c->failure[0] = '\0';
 	/* Replies can be as long as the largest message a daemon may send. */
 	if ((rc = rpc_reader_init(&c->rd, RPC_MSG_MAX_LIMIT)) != 0)
 		return rc;
@@ -92,6 +230,8 @@ client_connect(struct client *c, const char *path)
 void
 client_close(struct client *c)
 {
+	if (c->tls != NULL)
+		client_tls_close(c);
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -107,6 +247,8 @@ client_write(struct client *c, const char *buf, size_t len)
 {
 	ssize_t n;
 
+	if (c->tls != NULL)
+		return client_tls_write(c, buf, len);
 	while (len > 0) {
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
@@ -181,6 +323,30 @@ client_notification_ok(const json_t *msg)
 	return json_object_size(msg) == n;
 }
 
+/*
+ * A TLS server that accepted our certificate but maps it to no role says
+ * so once, with id null, and closes (PROTOCOL.md): set c->failure.  The
+ * fingerprint is shown only when it looks like one.
+ */
+static bool
+client_no_role(struct client *c, const json_t *msg)
+{
+	const json_t *err = json_object_get(msg, "error");
+	const char *fp;
+
+	if (c->tls == NULL || !json_is_null(json_object_get(msg, "id")) ||
+	    err == NULL || json_integer_value(json_object_get(err, "code")) !=
+	    RPC_E_PERMISSION_DENIED)
+		return false;
+	fp = json_string_value(json_object_get(json_object_get(err, "data"),
+	    "fingerprint"));
+	if (fp == NULL || strlen(fp) > 128 || fp[0] == '\0' ||
+	    fp[strspn(fp, "0123456789ABCDEFabcdefSH:")] != '\0')
+		return false;
+	client_tls_no_role(c, fp);
+	return true;
+}
+
 /* Hand a valid response to the waiting call or to on_response. */
 static void
 client_response(struct client *c, json_t *msg)
@@ -224,9 +390,12 @@ client_handle_line(struct client *c, const char *text, size_t len)
 			c->on_notify(c->arg, json_string_value(
 			    json_object_get(msg, "method")),
 			    json_object_get(msg, "params"));
-	} else if (client_response_ok(msg))
-		client_response(c, msg);
-	else
+	} else if (client_response_ok(msg)) {
+		if (client_no_role(c, msg))
+			rc = -EACCES;
+		else
+			client_response(c, msg);
+	} else
 		rc = -EPROTO;
 out:
 	json_decref(msg);
@@ -255,18 +424,40 @@ client_feed(struct client *c, const char *buf, size_t n)
 	return 0;
 }
 
+/* One read: bytes, 0 for none yet, or a negative errno (-ECONNRESET). */
+static ssize_t
+client_recv(struct client *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->tls != NULL)
+		return client_tls_read(c, buf, len);
+	n = read(c->fd, buf, len);
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return -ECONNRESET;	/* vmmd closed the connection */
+	return n;
+}
+
 int
 client_read(struct client *c)
 {
 	char buf[CLIENT_READ_CHUNK];
 	ssize_t n;
+	int rc;
 
-	n = read(c->fd, buf, sizeof(buf));
-	if (n == -1)
-		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;	/* vmmd closed the connection */
-	return client_feed(c, buf, (size_t)n);
+	/*
+	 * What OpenSSL has decrypted is no longer in the socket, where the
+	 * caller's poll would see it: take it all now.
+	 */
+	do {
+		if ((n = client_recv(c, buf, sizeof(buf))) <= 0)
+			return (int)n;
+		if ((rc = client_feed(c, buf, (size_t)n)) != 0)
+			return rc;
+	} while (c->tls != NULL && client_tls_pending(c) > 0);
+	return 0;
 }
 
 int

@@ -15,7 +15,7 @@
 #include "rpc.h"
 #include "vmmctl.h"
 
-static ctl_run_fn cmd_generic, cmd_define, cmd_stop, cmd_version;
+static ctl_run_fn cmd_generic, cmd_define, cmd_list, cmd_stop, cmd_version;
 
 #define O(NAME)	CTL_O(NAME)
 
@@ -29,7 +29,7 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "undefine", "delete", "NAME", 0, "vm.undefine", 0, NULL,
 	    cmd_generic, NULL, "remove the definition of a VM not running" },
 	{ "list", NULL, NULL, O(STATE) | O(PREFIX) | O(AUTOSTART) | O(JSON),
-	    "vm.list", 0, NULL, cmd_generic, print_list,
+	    "vm.list", 0, NULL, cmd_list, print_list,
 	    "list the VMs with their state and UUID" },
 	{ "info", NULL, "NAME", O(JSON), "vm.info", 0, NULL, cmd_generic,
 	    print_info, "show a VM's state, process, uptime and last exit" },
@@ -37,8 +37,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	    print_json, "print a VM's definition (JSON, every default filled)" },
 	{ "start", NULL, "NAME", 0, "vm.start", 0, NULL, cmd_generic, NULL,
 	    "start a VM; returns once the guest runs" },
-	{ "stop", NULL, "NAME", O(FORCE) | O(TIMEOUT) | O(WAIT), "vm.stop", 0,
-	    NULL, cmd_stop, NULL,
+	{ "stop", NULL, "NAME", O(FORCE) | O(TIMEOUT) | O(WAIT), "vm.stop",
+	    O(ALL), "host.stop_all", cmd_stop, NULL,
 	    "ask a VM's guest to shut down, forced after a timeout" },
 	{ "restart", NULL, "NAME", O(FORCE) | O(TIMEOUT), "vm.restart", 0,
 	    NULL, cmd_generic, NULL,
@@ -124,24 +124,30 @@ cmd_connect_default(struct ctl *ctl)
 	return CTL_EXIT_CONN;
 }
 
-/* Connect to --connect, $VMM_CONNECT or the default; an exit status. */
+/*
+ * Connect to --connect, $VMM_CONNECT, the config file's or the default
+ * (conf.c); an exit status.
+ */
 static int
 cmd_connect(struct ctl *ctl)
 {
 	struct client_uri u;
-	const char *uri = ctl->args.connect;
-	char err[256];
+	struct conf cf;
+	char err[PATH_MAX + 256];
 	int rc;
 
-	if (uri == NULL && (uri = getenv(VMMCTL_ENV_CONNECT)) != NULL &&
-	    uri[0] == '\0')
-		uri = NULL;
-	if (uri == NULL)
-		return cmd_connect_default(ctl);
-	if (client_uri_parse(uri, &u, err, sizeof(err)) != 0) {
+	if (conf_resolve(&ctl->args, &cf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "vmmctl: %s\n", err);
 		return CTL_EXIT_USAGE;
 	}
+	if (cf.connect == NULL)
+		return cmd_connect_default(ctl);
+	if (client_uri_parse(cf.connect, &u, err, sizeof(err)) != 0) {
+		fprintf(stderr, "vmmctl: %s\n", err);
+		return CTL_EXIT_USAGE;
+	}
+	if (u.transport == CLIENT_TLS)
+		return conf_connect_tls(ctl, &u, &cf);
 	if ((rc = client_connect(&ctl->cl, u.path)) != 0) {
 		fprintf(stderr, "vmmctl: cannot connect to %s: %s%s\n", u.path,
 		    strerror(-rc), cmd_conn_hint(rc));
@@ -157,6 +163,11 @@ cmd_connect(struct ctl *ctl)
 int
 cmd_conn_lost(struct ctl *ctl, int err)
 {
+	/* What TLS knows better; a certificate without a role is refused. */
+	if (ctl->cl.failure[0] != '\0') {
+		fprintf(stderr, "vmmctl: %s\n", ctl->cl.failure);
+		return err == -EACCES ? CTL_EXIT_ERROR : CTL_EXIT_CONN;
+	}
 	if (err == -EPROTO)
 		fprintf(stderr, "vmmctl: %s: vmmd at %s sent a message that is "
 		    "not JSON-RPC\n", ctl->label, ctl->cl.path);
@@ -310,12 +321,68 @@ cmd_generic(struct ctl *ctl)
 	return cmd_run_params(ctl, cmd_params(&ctl->args));
 }
 
+/* With -q (and no --json), the names only, one per line, for scripts. */
+static int
+cmd_list(struct ctl *ctl)
+{
+	json_t *result, *vm;
+	size_t i;
+	int rc;
+
+	if (!ctl->args.quiet || (ctl->args.opts & CTL_O(JSON)) != 0)
+		return cmd_generic(ctl);
+	if ((rc = cmd_call(ctl, "vm.list", cmd_params(&ctl->args),
+	    &result)) != CTL_EXIT_OK)
+		return rc;
+	json_array_foreach(result, i, vm)
+		printf("%s\n", json_string_value(json_object_get(vm, "name")));
+	json_decref(result);
+	return CTL_EXIT_OK;
+}
+
+/* "stopped: a b" and "forced: c": the VMs of host.stop_all, "-": none. */
+static void
+cmd_print_names(const char *label, const json_t *names)
+{
+	const json_t *v;
+	size_t i;
+
+	printf("%s:", label);
+	json_array_foreach(names, i, v)
+		printf(" %s", json_string_value(v));
+	printf("%s\n", json_array_size(names) == 0 ? " -" : "");
+}
+
+/* stop --all [--timeout S]: host.stop_all, answered once all are down. */
+static int
+cmd_stop_all(struct ctl *ctl)
+{
+	json_t *result;
+	int rc;
+
+	snprintf(ctl->label, sizeof(ctl->label), "stop --all");
+	if ((rc = cmd_call(ctl, "host.stop_all", cmd_params(&ctl->args),
+	    &result)) != CTL_EXIT_OK)
+		return rc;
+	if ((ctl->args.opts & CTL_O(JSON)) != 0)
+		print_json(stdout, result);
+	else {
+		cmd_print_names("stopped", json_object_get(result, "stopped"));
+		cmd_print_names("forced", json_object_get(result, "forced"));
+	}
+	json_decref(result);
+	return CTL_EXIT_OK;
+}
+
 /* Without --wait, vm.stop answers at once instead of at the exit. */
 static int
 cmd_stop(struct ctl *ctl)
 {
-	json_t *p = cmd_params(&ctl->args);
+	json_t *p;
 
+	if ((ctl->args.opts & CTL_O(ALL)) != 0)
+		return cmd_stop_all(ctl);
+	p = cmd_params(&ctl->args);
 	if (p != NULL && (ctl->args.opts & CTL_O(WAIT)) == 0 &&
 	    json_object_set_new(p, "wait", json_false()) != 0) {
 		json_decref(p);

@@ -18,7 +18,10 @@ main(int argc, char **argv)
 		args_usage(stderr, a.cmd);
 		return CTL_EXIT_USAGE;
 	}
-	if (a.help) {
+	if (a.commands) {
+		args_commands(stdout);
+		rc = CTL_EXIT_OK;
+	} else if (a.help) {
 		args_help(stdout, a.cmd);
 		rc = CTL_EXIT_OK;
 	} else

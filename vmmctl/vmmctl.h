@@ -9,6 +9,7 @@
 #ifndef VMMCTL_VMMCTL_H
 #define VMMCTL_VMMCTL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,9 @@
 #define VMMCTL_SOCKET		"/run/vmm/vmmd.sock"
 #define VMMCTL_RO_SOCKET	"/run/vmm/vmmd.ro.sock"
 #define VMMCTL_ENV_CONNECT	"VMM_CONNECT"
+#define VMMCTL_ENV_CONFIG	"VMMCTL_CONFIG"
+/* The client config file, under $XDG_CONFIG_HOME or ~/.config. */
+#define VMMCTL_CONF_NAME	"vmm/vmmctl.conf"
 
 /* The exit statuses, documented in vmmctl.8 (EXIT STATUS). */
 enum ctl_exit {
@@ -51,6 +55,8 @@ enum ctl_exit {
 	X(TIMEOUT, "timeout", "S",					\
 	    "seconds (1 to 3600) to wait for the guest before forcing")	\
 	X(WAIT, "wait", NULL, "return only once the VM has stopped")	\
+	X(ALL, "all", NULL,						\
+	    "every VM, in reverse autostart order, within --timeout (60)") \
 	X(WATCH, "watch", NULL,						\
 	    "read only: the scrollback, then live output; no input")	\
 	X(BYTES, "bytes", "N", "only the last N bytes of the scrollback") \
@@ -71,12 +77,15 @@ enum ctl_opt_index {
 struct ctl_args {
 	const struct ctl_cmd *cmd;	/* NULL with help: every command */
 	const char *connect;		/* --connect URI, or NULL */
+	const char *cert, *key, *ca;	/* --cert, --key, --ca, or NULL */
+	const char *config;		/* --config FILE, or NULL */
 	const char *arg;		/* the command's NAME or FILE */
 	unsigned int opts;		/* CTL_O() of each given */
 	const char *state, *prefix;	/* --state, --prefix */
 	int timeout;			/* --timeout, seconds */
 	long bytes;			/* --bytes */
 	bool help;			/* -h, --help or "help": print it */
+	bool commands;			/* "help --commands": the table */
 	bool quiet;			/* -q */
 };
 
@@ -133,11 +142,25 @@ const struct ctl_cmd *args_lookup(const char *name);
 const char *args_method(const struct ctl_args *a);
 bool	args_readonly(const struct ctl_args *a);
 
-/* "vmmctl stop NAME [--force] ..." (no newline) into buf. */
+/*
+ * "vmmctl stop NAME [--force] ..." (no newline) into buf: the command's
+ * main form.  A command may have a second form, selected by an option
+ * (stop --all), with no argument and options of its own: args_form_opt
+ * is that option (0: none) and args_form_synopsis its synopsis.
+ */
 void	args_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len);
+unsigned int args_form_opt(const struct ctl_cmd *cmd);
+void	args_form_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len);
 
 /* Help: cmd's, or every command's when cmd is NULL. */
 void	args_help(FILE *out, const struct ctl_cmd *cmd);
+/*
+ * "help --commands", for shell completion (vmmctl.bash): the global
+ * options, then one line per command name (aliases too): "NAME ARG
+ * OPTION...", ARG "NAME", "FILE" or "-", an option with a value as
+ * --name=VALUE.  The first line is "vmmctl -" and the global options.
+ */
+void	args_commands(FILE *out);
 /* After a usage error: the usage lines to stderr. */
 void	args_usage(FILE *out, const struct ctl_cmd *cmd);
 
@@ -159,8 +182,55 @@ int	cmd_call(struct ctl *ctl, const char *method, json_t *params,
 /* Print an error answer for ctl's label: message, then each problem. */
 void	cmd_print_error(FILE *out, const char *label, const json_t *error);
 
-/* Report a broken connection on stderr; returns CTL_EXIT_CONN. */
+/*
+ * Report a broken connection on stderr (c->failure when set); returns
+ * CTL_EXIT_CONN, or CTL_EXIT_ERROR for -EACCES: a TLS server that gives
+ * our certificate no role.
+ */
 int	cmd_conn_lost(struct ctl *ctl, int err);
+
+/* conf.c */
+
+#define CONF_LINE_MAX	1024		/* bytes in a line, without '\n' */
+#define CONF_FILE_MAX	65536		/* bytes in the file */
+
+/*
+ * Where to connect and with which TLS files, each from the command line,
+ * else the environment (the URI only), else the config file.  The
+ * pointers point into argv, the environment or the f_ buffers.
+ */
+struct conf {
+	char file[PATH_MAX];		/* the config file, or "": none */
+	const char *connect;		/* NULL: the default socket */
+	const char *cert, *key, *ca;	/* NULL: not given */
+	/* The file's values ("": not set), paths relative to its directory. */
+	char f_connect[CONF_LINE_MAX + 1];
+	char f_cert[PATH_MAX], f_key[PATH_MAX], f_ca[PATH_MAX];
+};
+
+/*
+ * Read the config file (--config, $VMMCTL_CONFIG, or the default one
+ * when it exists) and resolve every setting into *cf.  Returns 0, or a
+ * negative errno with one line ("FILE:LINE: reason" for the file's
+ * mistakes) in err: a usage error.
+ */
+int	conf_resolve(const struct ctl_args *a, struct conf *cf, char *err,
+	    size_t errlen);
+
+/*
+ * Parse text, the config file name, into cf's f_ members.  Returns 0, or
+ * -EINVAL with the first mistake in err.  For conf_resolve and the tests.
+ */
+int	conf_parse(const char *name, const char *text, size_t len,
+	    struct conf *cf, char *err, size_t errlen);
+
+/*
+ * Connect ctl->cl to u (a tls:// URI) with cf's files; a failure is
+ * printed.  Returns the exit status: CTL_EXIT_USAGE without a CA,
+ * CTL_EXIT_CONN when the connection fails.
+ */
+int	conf_connect_tls(struct ctl *ctl, const struct client_uri *u,
+	    const struct conf *cf);
 
 /* console.c */
 

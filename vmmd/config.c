@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@
 
 #include "config.h"
 
-#define CF_WORDS	3	/* a keyword, its value, and one too many */
+#define CF_WORDS	5	/* a keyword, its values, and one too many */
 #define CF_SHOW_MAX	40	/* bytes of a word quoted in a message */
 #define CF_MSG_MAX	256	/* a reason, without "FILE:LINE: " */
 
@@ -54,6 +55,12 @@ typedef int cf_parse_fn(struct cf_ctx *ctx, const struct cf_key *k,
 /* Print *member as a value the parse rule takes back. */
 typedef int cf_print_fn(FILE *fp, const struct cf_key *k,
     const void *member);
+/*
+ * A keyword of several values (words[0] is the keyword, n words in all),
+ * which may be repeated: checks and stores into ctx->cfg as cf_parse_fn.
+ */
+typedef int cf_parse_words_fn(struct cf_ctx *ctx, const struct cf_key *k,
+    const struct cf_word *words, int n);
 
 /* One keyword. */
 struct cf_key {
@@ -64,10 +71,13 @@ struct cf_key {
 	size_t size;		/* its size: a string's room, with the NUL */
 	unsigned long min, max;	/* a number's range */
 	const char *what;	/* a name's kind: "user", "group" */
+	cf_parse_words_fn *parse_words;	/* instead of parse: repeatable */
 };
 
 static cf_parse_fn cf_parse_path, cf_parse_name, cf_parse_uint,
-    cf_parse_mode, cf_parse_bool, cf_parse_log;
+    cf_parse_mode, cf_parse_bool, cf_parse_log, cf_parse_optpath,
+    cf_parse_listen;
+static cf_parse_words_fn cf_parse_role;
 static cf_print_fn cf_print_string, cf_print_uint, cf_print_mode,
     cf_print_bool, cf_print_log;
 
@@ -75,16 +85,19 @@ static cf_print_fn cf_print_string, cf_print_uint, cf_print_mode,
 
 #define CF_PATH(name, m)						\
 	{ name, cf_parse_path, cf_print_string,				\
-	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, NULL }
+	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, NULL, NULL }
 #define CF_NAME(name, m, what)						\
 	{ name, cf_parse_name, cf_print_string,				\
-	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, what }
+	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, what, NULL }
 #define CF_UINT(name, m, min, max)					\
 	{ name, cf_parse_uint, cf_print_uint,				\
-	  offsetof(struct config, m), CF_MEMBER_SIZE(m), min, max, NULL }
+	  offsetof(struct config, m), CF_MEMBER_SIZE(m), min, max, NULL, NULL }
 #define CF_OTHER(name, m, kind)						\
 	{ name, cf_parse_##kind, cf_print_##kind,			\
-	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, NULL }
+	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, NULL, NULL }
+#define CF_STRING(name, m, kind)					\
+	{ name, cf_parse_##kind, cf_print_string,			\
+	  offsetof(struct config, m), CF_MEMBER_SIZE(m), 0, 0, NULL, NULL }
 
 /* The keywords, in the order config_print writes them. */
 static const struct cf_key cf_keys[] = {
@@ -104,6 +117,15 @@ static const struct cf_key cf_keys[] = {
 	CF_UINT("console-buffer", console_buffer, 4096, 16777216),
 	CF_OTHER("stop-vms-on-exit", stop_vms_on_exit, bool),
 	CF_OTHER("log-level", log_level, log),
+	CF_STRING("tls-listen", tls_listen, listen),
+	CF_STRING("tls-certificate", tls_certificate, optpath),
+	CF_STRING("tls-key", tls_key, optpath),
+	CF_STRING("tls-ca", tls_ca, optpath),
+	CF_STRING("tls-crl", tls_crl, optpath),
+	CF_STRING("metrics-listen", metrics_listen, listen),
+	CF_UINT("event-retention", event_retention, 1000, 100000000),
+	/* Repeatable; printed after the others, one line per role. */
+	{ "tls-role", NULL, NULL, 0, 0, 0, 0, NULL, cf_parse_role },
 };
 
 #define CF_NKEYS	(sizeof(cf_keys) / sizeof(cf_keys[0]))
@@ -113,6 +135,20 @@ static const char *const cf_log_names[] = {
 	CONFIG_LOG_MAP(CONFIG_X)
 #undef CONFIG_X
 };
+
+static const char *const cf_match_names[] = {
+#define CONFIG_X(NAME, name)	[CONFIG_MATCH_##NAME] = name,
+	CONFIG_MATCH_MAP(CONFIG_X)
+#undef CONFIG_X
+};
+
+const char *
+config_match_name(enum config_match match)
+{
+	if ((unsigned int)match >= CONFIG_MATCH_COUNT)
+		return NULL;
+	return cf_match_names[match];
+}
 
 const char *
 config_log_level_name(enum config_log_level level)
@@ -143,6 +179,7 @@ config_defaults(struct config *cfg)
 	cfg->console_buffer = 65536;
 	cfg->stop_vms_on_exit = false;
 	cfg->log_level = CONFIG_LOG_INFO;
+	cfg->event_retention = 100000;
 }
 
 void
@@ -166,6 +203,21 @@ config_errors_free(struct config_errors *errs)
 	errs->n = 0;
 }
 
+static bool
+cf_roles_equal(const struct config *a, const struct config *b)
+{
+	unsigned int i;
+
+	if (a->nroles != b->nroles)
+		return false;
+	for (i = 0; i < a->nroles; i++)
+		if (a->roles[i].role != b->roles[i].role ||
+		    a->roles[i].match != b->roles[i].match ||
+		    strcmp(a->roles[i].pattern, b->roles[i].pattern) != 0)
+			return false;
+	return true;
+}
+
 bool
 config_equal(const struct config *a, const struct config *b)
 {
@@ -184,7 +236,15 @@ config_equal(const struct config *a, const struct config *b)
 	    a->handshake_timeout == b->handshake_timeout &&
 	    a->console_buffer == b->console_buffer &&
 	    a->stop_vms_on_exit == b->stop_vms_on_exit &&
-	    a->log_level == b->log_level;
+	    a->log_level == b->log_level &&
+	    strcmp(a->tls_listen, b->tls_listen) == 0 &&
+	    strcmp(a->tls_certificate, b->tls_certificate) == 0 &&
+	    strcmp(a->tls_key, b->tls_key) == 0 &&
+	    strcmp(a->tls_ca, b->tls_ca) == 0 &&
+	    strcmp(a->tls_crl, b->tls_crl) == 0 &&
+	    strcmp(a->metrics_listen, b->metrics_listen) == 0 &&
+	    a->event_retention == b->event_retention &&
+	    cf_roles_equal(a, b);
 }
 
 /*
@@ -284,6 +344,150 @@ cf_parse_path(struct cf_ctx *ctx, const struct cf_key *k, const char *text,
 		return -EINVAL;
 	}
 	memcpy(member, text, strlen(text) + 1);
+	return 0;
+}
+
+/* A path, or "" for "not set". */
+static int
+cf_parse_optpath(struct cf_ctx *ctx, const struct cf_key *k,
+    const char *text, void *member)
+{
+	if (text[0] == '\0') {
+		*(char *)member = '\0';
+		return 0;
+	}
+	return cf_parse_path(ctx, k, text, member);
+}
+
+int
+config_listen_split(const char *text, char *host, size_t hostlen,
+    unsigned int *port)
+{
+	const char *colon, *h = text, *hend;
+	unsigned long v = 0;
+	const char *p;
+
+	if (text[0] == '[') {
+		if ((hend = strchr(text, ']')) == NULL || hend[1] != ':')
+			return -EINVAL;
+		h = text + 1;
+		colon = hend + 1;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL ||
+		    memchr(text, ':', (size_t)(colon - text)) != NULL)
+			return -EINVAL;
+		hend = colon;
+	}
+	if (hend == h || (size_t)(hend - h) >= hostlen || colon[1] == '\0')
+		return -EINVAL;
+	for (p = colon + 1; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p) || (v = v * 10 +
+		    (unsigned long)(*p - '0')) > 65535)
+			return -EINVAL;
+	}
+	if (v == 0)
+		return -EINVAL;
+	for (p = h; p < hend; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:*_", *p) == NULL)
+			return -EINVAL;
+	if (memchr(h, '*', (size_t)(hend - h)) != NULL && hend - h != 1)
+		return -EINVAL;
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	*port = (unsigned int)v;
+	return 0;
+}
+
+/* "HOST:PORT", "[ADDR]:PORT", "*:PORT", or "" for "none". */
+static int
+cf_parse_listen(struct cf_ctx *ctx, const struct cf_key *k,
+    const char *text, void *member)
+{
+	char host[CONFIG_LISTEN_MAX + 1];
+	unsigned int port;
+
+	if (text[0] != '\0' && (strlen(text) >= k->size ||
+	    config_listen_split(text, host, sizeof(host), &port) != 0)) {
+		cf_error(ctx, "%s: must be HOST:PORT, [ADDRESS]:PORT or "
+		    "*:PORT with a port from 1 to 65535", k->name);
+		return -EINVAL;
+	}
+	memcpy(member, text, strlen(text) + 1);
+	return 0;
+}
+
+/* "SHA256:" and 32 hex pairs joined by ':', upper-cased into out. */
+static bool
+cf_fingerprint(const char *text, char *out)
+{
+	size_t i;
+
+	if (strncasecmp(text, "SHA256:", 7) != 0 || strlen(text) != 7 + 95)
+		return false;
+	memcpy(out, "SHA256:", 7);
+	for (i = 7; i < 7 + 95; i++) {
+		if ((i - 7) % 3 == 2 ? text[i] != ':' :
+		    !isxdigit((unsigned char)text[i]))
+			return false;
+		out[i] = (char)toupper((unsigned char)text[i]);
+	}
+	out[i] = '\0';
+	return true;
+}
+
+/* tls-role ROLE fingerprint|cn|ou PATTERN */
+static int
+cf_parse_role(struct cf_ctx *ctx, const struct cf_key *k,
+    const struct cf_word *w, int n)
+{
+	struct config_role r;
+	size_t len;
+	int i;
+
+	if (n != 4) {
+		cf_error(ctx, "%s: wants ROLE fingerprint|cn|ou PATTERN",
+		    k->name);
+		return -EINVAL;
+	}
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i <= RPC_ROLE_ADMIN; i++)
+		if (strcmp(w[1].text, rpc_role_name((enum rpc_role)i)) == 0)
+			break;
+	if (i > RPC_ROLE_ADMIN) {
+		cf_error(ctx, "%s: the role must be readonly, operator or "
+		    "admin", k->name);
+		return -EINVAL;
+	}
+	r.role = (enum rpc_role)i;
+	for (i = 0; i < CONFIG_MATCH_COUNT; i++)
+		if (strcmp(w[2].text, cf_match_names[i]) == 0)
+			break;
+	if (i == CONFIG_MATCH_COUNT) {
+		cf_error(ctx, "%s: match by fingerprint, cn or ou", k->name);
+		return -EINVAL;
+	}
+	r.match = (enum config_match)i;
+	len = strlen(w[3].text);
+	if (r.match == CONFIG_MATCH_FINGERPRINT) {
+		if (!cf_fingerprint(w[3].text, r.pattern)) {
+			cf_error(ctx, "%s: a fingerprint is SHA256: and 32 "
+			    "hex pairs joined by ':'", k->name);
+			return -EINVAL;
+		}
+	} else if (len == 0 || len > CONFIG_PATTERN_MAX ||
+	    strpbrk(w[3].text, "\\\"") != NULL) {
+		cf_error(ctx, "%s: a pattern has 1 to %d characters, no quote "
+		    "nor backslash", k->name, CONFIG_PATTERN_MAX);
+		return -EINVAL;
+	} else {
+		memcpy(r.pattern, w[3].text, len + 1);
+	}
+	if (ctx->cfg->nroles == CONFIG_ROLES_MAX) {
+		cf_error(ctx, "%s: more than %d lines", k->name,
+		    CONFIG_ROLES_MAX);
+		return -EINVAL;
+	}
+	ctx->cfg->roles[ctx->cfg->nroles++] = r;
 	return 0;
 }
 
@@ -467,9 +671,12 @@ int
 config_print(const struct config *cfg, FILE *fp)
 {
 	const struct cf_key *k;
+	unsigned int i;
 	int rc;
 
 	for (k = cf_keys; k < cf_keys + CF_NKEYS; k++) {
+		if (k->print == NULL)
+			continue;
 		if (fprintf(fp, "%s ", k->name) < 0)
 			return -EIO;
 		if ((rc = k->print(fp, k, (const char *)cfg + k->off)) < 0)
@@ -477,6 +684,12 @@ config_print(const struct config *cfg, FILE *fp)
 		if (fputc('\n', fp) == EOF)
 			return -EIO;
 	}
+	for (i = 0; i < cfg->nroles; i++)
+		if (fprintf(fp, "tls-role %s %s \"%s\"\n",
+		    rpc_role_name(cfg->roles[i].role),
+		    config_match_name(cfg->roles[i].match),
+		    cfg->roles[i].pattern) < 0)
+			return -EIO;
 	return fflush(fp) == EOF ? -errno : 0;
 }
 
@@ -618,6 +831,15 @@ cf_line(struct cf_ctx *ctx, const char *p, const char *end)
 		    cf_show(w[0].text, show, sizeof(show)));
 		return;
 	}
+	if (k->parse_words != NULL) {
+		if (n == CF_WORDS)
+			cf_error(ctx, "%s: unexpected \"%s\" after the values",
+			    k->name, cf_show(w[n - 1].text, show,
+			    sizeof(show)));
+		else
+			(void)k->parse_words(ctx, k, w, n);
+		return;
+	}
 	seen = &ctx->seen[k - cf_keys];
 	if (*seen != 0) {
 		cf_error(ctx, "%s: already set on line %u", k->name, *seen);
@@ -637,6 +859,7 @@ cf_line(struct cf_ctx *ctx, const char *p, const char *end)
 static void
 cf_check(struct cf_ctx *ctx)
 {
+	const struct config *cfg = ctx->cfg;
 	unsigned int a, b;
 
 	if (strcmp(ctx->cfg->socket, ctx->cfg->readonly_socket) == 0) {
@@ -645,6 +868,19 @@ cf_check(struct cf_ctx *ctx)
 		ctx->line = a > b ? a : b;
 		cf_error(ctx, "socket and readonly-socket must differ");
 	}
+	if (cfg->tls_listen[0] == '\0' && cfg->metrics_listen[0] == '\0')
+		return;
+	ctx->line = ctx->seen[cf_key_find(cfg->tls_listen[0] != '\0' ?
+	    "tls-listen" : "metrics-listen") - cf_keys];
+	if (cfg->tls_certificate[0] == '\0' || cfg->tls_key[0] == '\0' ||
+	    cfg->tls_ca[0] == '\0')
+		cf_error(ctx, "%s needs tls-certificate, tls-key and tls-ca",
+		    cfg->tls_listen[0] != '\0' ? "tls-listen" :
+		    "metrics-listen");
+	else if (cfg->nroles == 0)
+		cf_error(ctx, "%s without a tls-role line lets no client in",
+		    cfg->tls_listen[0] != '\0' ? "tls-listen" :
+		    "metrics-listen");
 }
 
 int

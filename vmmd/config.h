@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "rpc.h"
+
 #ifndef CONFIG_PATH_DEFAULT
 #define CONFIG_PATH_DEFAULT	"/etc/vmmd.conf"
 #endif
@@ -35,6 +37,10 @@
 #define CONFIG_PATH_MAX		1000
 #define CONFIG_SOCKET_MAX	107	/* sizeof(sun_path) - 1 */
 #define CONFIG_NAME_MAX		32	/* bytes in a user or group name */
+/* "HOST:PORT", "[V6ADDR]:PORT" or "*:PORT": a DNS name and a port. */
+#define CONFIG_LISTEN_MAX	262
+#define CONFIG_ROLES_MAX	64	/* tls-role lines */
+#define CONFIG_PATTERN_MAX	128	/* bytes in a tls-role pattern */
 
 /*
  * The log levels, least verbose first.  X(NAME, "name"): the value
@@ -54,6 +60,33 @@ enum config_log_level {
 
 /* "info" etc.; NULL for a value outside the enum. */
 const char *config_log_level_name(enum config_log_level level);
+
+/*
+ * What a tls-role line matches in a client certificate: its SHA-256
+ * fingerprint ("SHA256:" and 32 upper-case hex pairs joined by ':'), or
+ * an fnmatch(3) pattern against its subject's CN or OU.
+ */
+#define CONFIG_MATCH_MAP(X)					\
+	X(FINGERPRINT, "fingerprint")				\
+	X(CN, "cn")						\
+	X(OU, "ou")
+
+enum config_match {
+#define CONFIG_X(NAME, name)	CONFIG_MATCH_##NAME,
+	CONFIG_MATCH_MAP(CONFIG_X)
+#undef CONFIG_X
+	CONFIG_MATCH_COUNT
+};
+
+/* "fingerprint" etc.; NULL for a value outside the enum. */
+const char *config_match_name(enum config_match match);
+
+/* One tls-role line: certificates that match get role. */
+struct config_role {
+	enum rpc_role role;
+	enum config_match match;
+	char pattern[CONFIG_PATTERN_MAX + 1];
+};
 
 /*
  * The effective configuration.  Strings are held in the struct (no
@@ -77,7 +110,25 @@ struct config {
 	unsigned int console_buffer;		/* bytes per console client */
 	bool stop_vms_on_exit;
 	enum config_log_level log_level;
+	/* Remote access; an empty string is "not set". */
+	char tls_listen[CONFIG_LISTEN_MAX + 1];	/* "": no TLS listener */
+	char tls_certificate[CONFIG_PATH_MAX + 1];
+	char tls_key[CONFIG_PATH_MAX + 1];
+	char tls_ca[CONFIG_PATH_MAX + 1];
+	char tls_crl[CONFIG_PATH_MAX + 1];	/* "": no revocation list */
+	char metrics_listen[CONFIG_LISTEN_MAX + 1];	/* "": none */
+	/* In file order: the first that matches a certificate decides. */
+	struct config_role roles[CONFIG_ROLES_MAX];
+	unsigned int nroles;
+	unsigned int event_retention;		/* events kept */
 };
+
+/*
+ * Split a listen address ("HOST:PORT", "[ADDR]:PORT", "*:PORT") into host
+ * (NULL for "*") and port.  Returns 0, or -EINVAL.
+ */
+int	config_listen_split(const char *text, char *host, size_t hostlen,
+	    unsigned int *port);
 
 /* One problem: its line (0: the whole file) and "FILE:LINE: reason". */
 struct config_error {

@@ -128,6 +128,20 @@ static const struct db_migration {
 	"  FROM vm_runtime_v1;"
 	"DROP TABLE vm_runtime_v1;"
 	"PRAGMA user_version = 2;" },
+	{ 3,
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  uid INTEGER,"
+	"  fingerprint TEXT,"
+	"  subject TEXT,"
+	"  role TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  params TEXT,"
+	"  code INTEGER NOT NULL,"
+	"  result TEXT NOT NULL);"
+	"PRAGMA user_version = 3;" },
 };
 #define DB_NMIGRATIONS	(sizeof(db_migrations) / sizeof(db_migrations[0]))
 
@@ -175,7 +189,19 @@ static const struct db_migration {
 	X(EV_INSERT, "INSERT INTO events (time, vm, kind, who, detail, " \
 	    "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")			\
 	X(EV_SINCE, "SELECT seq, time, vm, kind, who, detail, result "	\
-	    "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+	    "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")		\
+	X(EV_BOUNDS, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) " \
+	    "FROM events")						\
+	X(EV_PRUNE, "DELETE FROM events WHERE seq <= "			\
+	    "(SELECT max(seq) FROM events) - ?1")			\
+	X(AU_INSERT, "INSERT INTO audit (time, who, uid, fingerprint, "	\
+	    "subject, role, method, params, code, result) VALUES (?1, ?2, " \
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")				\
+	X(AU_SINCE, "SELECT seq, time, who, uid, fingerprint, subject, "	\
+	    "role, method, params, code, result FROM audit WHERE seq > ?1 " \
+	    "ORDER BY seq LIMIT ?2")					\
+	X(AU_PRUNE, "DELETE FROM audit WHERE seq <= "			\
+	    "(SELECT max(seq) FROM audit) - ?1")
 
 enum db_stmt {
 #define DB_X(NAME, sql)	DB_S_##NAME,
@@ -200,6 +226,8 @@ struct db {
 	sqlite3 *h;
 	sqlite3_stmt *st[DB_S_COUNT];
 	char errmsg[DB_ERRMSG_MAX];
+	void (*event_fn)(void *);	/* db_event_hook */
+	void *event_arg;
 };
 
 /* -------------------------------------------------------------------------- */
@@ -831,6 +859,155 @@ db_events_since(struct db *db, int64_t seq, unsigned int limit,
 			error = db_fail(db, SQLITE_NOMEM);
 		else
 			error = fn(arg, &ev);
+	}
+	if (error == 0 && rc != SQLITE_DONE)
+		error = db_fail(db, rc);
+	db_done(st);
+	return error;
+}
+
+int
+db_events_bounds(struct db *db, int64_t *oldest, int64_t *latest)
+{
+	sqlite3_stmt *st = db->st[DB_S_EV_BOUNDS];
+	int rc, error = 0;
+
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*oldest = sqlite3_column_int64(st, 0);
+		*latest = sqlite3_column_int64(st, 1);
+	} else
+		error = db_fail(db, rc);
+	db_done(st);
+	return error;
+}
+
+/* SQLite's update hook: an event row was inserted. */
+static void
+db_update_hook(void *arg, int op, const char *dbname, const char *table,
+    sqlite3_int64 rowid)
+{
+	struct db *db = arg;
+
+	if (op == SQLITE_INSERT && strcmp(table, "events") == 0)
+		db->event_fn(db->event_arg);
+}
+
+void
+db_event_hook(struct db *db, void (*fn)(void *), void *arg)
+{
+	db->event_fn = fn;
+	db->event_arg = arg;
+	sqlite3_update_hook(db->h, fn != NULL ? db_update_hook : NULL, db);
+}
+
+int
+db_prune(struct db *db, unsigned int keep, int64_t *deleted)
+{
+	int error;
+
+	*deleted = 0;
+	sqlite3_bind_int64(db->st[DB_S_EV_PRUNE], 1, keep);
+	if ((error = db_run(db, db->st[DB_S_EV_PRUNE])) != 0)
+		return error;
+	*deleted = sqlite3_changes(db->h);
+	sqlite3_bind_int64(db->st[DB_S_AU_PRUNE], 1, keep);
+	if ((error = db_run(db, db->st[DB_S_AU_PRUNE])) != 0)
+		return error;
+	*deleted += sqlite3_changes(db->h);
+	return 0;
+}
+
+/* -------------------------------------------------------------------------- */
+/* Audit. */
+
+static int
+db_audit_bind(sqlite3_stmt *st, int64_t now, const struct db_audit *a,
+    const char *params)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, now)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 2, a->who)) != SQLITE_OK ||
+	    (rc = a->uid < 0 ? sqlite3_bind_null(st, 3) :
+	    sqlite3_bind_int64(st, 3, a->uid)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 4, a->fingerprint)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 5, a->subject)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 6, a->role)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 7, a->method)) != SQLITE_OK ||
+	    (rc = db_bind_text(st, 8, params)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(st, 9, a->code)) != SQLITE_OK)
+		return rc;
+	return db_bind_text(st, 10, a->result);
+}
+
+int
+db_audit_append(struct db *db, const struct db_audit *a, int64_t *seq)
+{
+	sqlite3_stmt *st = db->st[DB_S_AU_INSERT];
+	char *params = NULL;
+	int rc, error;
+
+	if (!db_text_valid(a->who, DB_WHO_MAX) ||
+	    !db_text_valid(a->method, DB_KIND_MAX) ||
+	    !db_text_valid(a->role, DB_KIND_MAX) ||
+	    !db_text_valid(a->result, DB_RESULT_MAX))
+		return db_seterr(db, -EINVAL, "bad audit record");
+	if (a->params != NULL && (error = db_json_text(a->params,
+	    DB_DETAIL_MAX, &params)) != 0)
+		return db_seterr(db, error, "audit params: %s",
+		    strerror(-error));
+	/*
+	 * Not synced by itself: the next commit of the database's own
+	 * (synchronous = FULL) makes it durable with the WAL before it.
+	 * A pragma acts when compiled, so it cannot be a prepared statement.
+	 */
+	(void)sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL", NULL, NULL,
+	    NULL);
+	if ((rc = db_audit_bind(st, db_now(), a, params)) != SQLITE_OK) {
+		error = db_fail(db, rc);
+		db_done(st);
+	} else
+		error = db_run(db, st);
+	if (error == 0 && seq != NULL)
+		*seq = sqlite3_last_insert_rowid(db->h);
+	(void)sqlite3_exec(db->h, "PRAGMA synchronous = FULL", NULL, NULL,
+	    NULL);
+	free(params);
+	return error;
+}
+
+int
+db_audit_since(struct db *db, int64_t seq, unsigned int limit,
+    db_audit_fn *fn, void *arg)
+{
+	sqlite3_stmt *st = db->st[DB_S_AU_SINCE];
+	struct db_audit a;
+	int rc = SQLITE_DONE, error = 0;
+
+	if (limit < 1 || limit > DB_EVENTS_PAGE_MAX || seq < 0)
+		return db_seterr(db, -EINVAL, "audit: seq %lld, limit %u",
+		    (long long)seq, limit);
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, limit);
+	while (error == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&a, 0, sizeof(a));
+		a.seq = sqlite3_column_int64(st, 0);
+		a.time = sqlite3_column_int64(st, 1);
+		a.who = (const char *)sqlite3_column_text(st, 2);
+		a.uid = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int64(st, 3);
+		a.fingerprint = (const char *)sqlite3_column_text(st, 4);
+		a.subject = (const char *)sqlite3_column_text(st, 5);
+		a.role = (const char *)sqlite3_column_text(st, 6);
+		a.method = (const char *)sqlite3_column_text(st, 7);
+		a.params_text = (const char *)sqlite3_column_text(st, 8);
+		a.code = sqlite3_column_int(st, 9);
+		a.result = (const char *)sqlite3_column_text(st, 10);
+		if (a.who == NULL || a.role == NULL || a.method == NULL ||
+		    a.result == NULL)
+			error = db_fail(db, SQLITE_NOMEM);
+		else
+			error = fn(arg, &a);
 	}
 	if (error == 0 && rc != SQLITE_DONE)
 		error = db_fail(db, rc);

@@ -28,7 +28,7 @@
 
 #include "vmdef.h"
 
-#define DB_SCHEMA_VERSION	2	/* the newest user_version we know */
+#define DB_SCHEMA_VERSION	3	/* the newest user_version we know */
 /* PRAGMA application_id of our databases: "vmmd". */
 #define DB_APPLICATION_ID	0x766d6d64
 #define DB_BUSY_TIMEOUT_MS	5000
@@ -231,5 +231,60 @@ typedef int db_event_fn(void *arg, const struct db_event *ev);
  */
 int	db_events_since(struct db *db, int64_t seq, unsigned int limit,
 	    db_event_fn *fn, void *arg);
+
+/* The oldest and newest event's seq (0 and 0: none).  0 or an errno. */
+int	db_events_bounds(struct db *db, int64_t *oldest, int64_t *latest);
+
+/*
+ * Call fn(arg) whenever an event row is inserted, from inside the
+ * statement (its transaction is not committed yet: fn must only take
+ * note, e.g. schedule work for the loop's next turn).  NULL: none.
+ */
+void	db_event_hook(struct db *db, void (*fn)(void *), void *arg);
+
+/*
+ * Keep the newest keep events and the newest keep audit records, delete
+ * the older ones; *deleted is how many went.  The newest of each is never
+ * deleted, so sequence numbers keep growing.  0 or an errno.
+ */
+int	db_prune(struct db *db, unsigned int keep, int64_t *deleted);
+
+/*
+ * One audit record: a call to a method that changes something (or that
+ * the caller's role does not allow), by whom, and how it ended.  Strings
+ * borrowed.  uid is -1 over TLS; fingerprint and subject NULL on a UNIX
+ * socket.  params (borrowed) is stored as compact JSON; reading gives
+ * params_text instead.  result is "ok" or the error's message, code 0 or
+ * the RPC error code.
+ */
+struct db_audit {
+	int64_t seq;
+	int64_t time;
+	const char *who;
+	int64_t uid;
+	const char *fingerprint;
+	const char *subject;
+	const char *role;
+	const char *method;
+	const json_t *params;		/* db_audit_append */
+	const char *params_text;	/* db_audit_since */
+	int code;
+	const char *result;
+};
+
+/*
+ * Append a record, *seq (when not NULL) its sequence number.  It is
+ * committed without a sync of its own: the database's next synced commit
+ * (every other write is synchronous = FULL) or checkpoint makes it
+ * durable, so a power loss may cost the last records, a crash of vmmd
+ * none.  0 or an errno.
+ */
+int	db_audit_append(struct db *db, const struct db_audit *a, int64_t *seq);
+
+typedef int db_audit_fn(void *arg, const struct db_audit *a);
+
+/* As db_events_since, for the audit records. */
+int	db_audit_since(struct db *db, int64_t seq, unsigned int limit,
+	    db_audit_fn *fn, void *arg);
 
 #endif /* VMMD_DB_H */

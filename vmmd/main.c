@@ -8,6 +8,7 @@
  * SIGHUP reloads what can change at run time.  See vmmd(8).
  *
  *	vmmd [-dnv] [-f file] [--state-dir dir]
+ *	vmmd pki init|issue|revoke|fingerprint ...	(pki.c)
  */
 
 #include <errno.h>
@@ -21,6 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "metrics.h"
+#include "pki.h"
 #include "server.h"
 #include "sup.h"
 
@@ -43,7 +47,8 @@ static bool main_stopping;
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: vmmd [-dnv] [-f file] [--state-dir dir]\n");
+	fprintf(stderr, "usage: vmmd [-dnv] [-f file] [--state-dir dir]\n"
+	    "       vmmd pki init|issue|revoke|fingerprint ...\n");
 	exit(2);
 }
 
@@ -229,11 +234,19 @@ main_stopped(void *arg)
 }
 
 static void
-main_sup_down(void *arg)
+main_events_down(void *arg)
 {
 	struct vmmd *d = arg;
 
 	server_stop(d, main_stopped, d);
+}
+
+static void
+main_sup_down(void *arg)
+{
+	struct vmmd *d = arg;
+
+	events_shutdown(d, main_events_down, d);
 }
 
 /* SIGHUP: what can change at run time does; the rest needs a restart. */
@@ -242,6 +255,7 @@ main_reload(struct vmmd *d, const char *path)
 {
 	struct config_errors errs = { NULL, 0 };
 	struct config cfg;
+	char err[256];
 	size_t i;
 
 	if (config_load(path, &cfg, &errs) != 0) {
@@ -258,9 +272,14 @@ main_reload(struct vmmd *d, const char *path)
 	    strcmp(cfg.readonly_socket, d->cfg.readonly_socket) != 0 ||
 	    strcmp(cfg.run_dir, d->cfg.run_dir) != 0 ||
 	    cfg.socket_mode != d->cfg.socket_mode ||
-	    strcmp(cfg.socket_group, d->cfg.socket_group) != 0)
-		vmmd_warnx("reload: sockets and directories change only "
-		    "with a restart; they are kept");
+	    strcmp(cfg.socket_group, d->cfg.socket_group) != 0 ||
+	    strcmp(cfg.tls_listen, d->cfg.tls_listen) != 0 ||
+	    strcmp(cfg.metrics_listen, d->cfg.metrics_listen) != 0)
+		vmmd_warnx("reload: sockets, listen addresses and directories "
+		    "change only with a restart; they are kept");
+	memcpy(cfg.tls_listen, d->cfg.tls_listen, sizeof(cfg.tls_listen));
+	memcpy(cfg.metrics_listen, d->cfg.metrics_listen,
+	    sizeof(cfg.metrics_listen));
 	memcpy(cfg.socket, d->cfg.socket, sizeof(cfg.socket));
 	memcpy(cfg.readonly_socket, d->cfg.readonly_socket,
 	    sizeof(cfg.readonly_socket));
@@ -270,6 +289,10 @@ main_reload(struct vmmd *d, const char *path)
 	cfg.socket_mode = d->cfg.socket_mode;
 	d->cfg = cfg;
 	vmmd_log_level(cfg.log_level);
+	/* Certificates, CRL and roles, for the connections to come. */
+	if (server_reload_tls(d, err, sizeof(err)) != 0)
+		vmmd_warnx("reload: %s; new TLS clients still get the previous "
+		    "certificates and roles", err);
 	vmmd_info("reload: %s applied", path);
 }
 
@@ -319,6 +342,9 @@ main(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	/* The PKI tool needs no configuration, device nor state. */
+	if (argc > 1 && strcmp(argv[1], "pki") == 0)
+		return pki_main(argc - 1, argv + 1);
 	main_parse_args(argc, argv, &o);
 	main_config(&o, &d->cfg);
 	if (o.check_only) {
@@ -335,7 +361,8 @@ main(int argc, char **argv)
 	d->loop = uv_default_loop();
 	main_device(d);
 	main_state(d);
-	if (methods_init(d) != 0 || sup_init(d) != 0)
+	if (methods_init(d) != 0 || (d->metrics = metrics_new()) == NULL ||
+	    sup_init(d) != 0 || events_init(d) != 0)
 		vmmd_fatalx("out of memory");
 	if ((rc = server_start(d, err, sizeof(err))) != 0)
 		vmmd_fatalx("%s", err);
@@ -354,7 +381,9 @@ main(int argc, char **argv)
 	main_pidfile_remove(d);
 	sup_free(d->sup);
 	server_free(d);
+	events_free(d);
 	methods_free(d);
+	metrics_free(d->metrics);
 	db_close(d->db);
 	return 0;
 }

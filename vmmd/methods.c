@@ -12,11 +12,14 @@
 #include <string.h>
 
 #include "base64.h"
+#include "events.h"
+#include "metrics.h"
 #include "server.h"
 #include "sup.h"
 #include "vmstate.h"
 
 #define MT_PARAM_STR(p, k)	json_string_value(json_object_get((p), (k)))
+#define MT_STOP_ALL_TIMEOUT	60	/* host.stop_all's default, in s */
 
 /*
  * Errors.
@@ -38,6 +41,12 @@ mt_db_error(struct vmmd *d, int rc, struct rpc_error *err)
 	vmmd_warnx("database: %s", db_errmsg(d->db));
 	return rpc_error_set(err, RPC_E_INTERNAL, NULL, "database error: "
 	    "%s", db_errmsg(d->db));
+}
+
+int
+methods_db_error(struct vmmd *d, int rc, struct rpc_error *err)
+{
+	return mt_db_error(d, rc, err);
 }
 
 static int
@@ -475,6 +484,17 @@ mt_console_input(struct call *call, json_t *params, sup_done_fn *done,
 	    MT_PARAM_STR(params, "name"), buf, (size_t)n, done, arg, err);
 }
 
+/* host.stop_all: timeout defaults to 60 s. */
+static int
+mt_stop_all(struct call *call, json_t *params, sup_done_fn *done, void *arg,
+    struct rpc_error *err)
+{
+	unsigned int t = mt_timeout(params);
+
+	return sup_stop_all(call->d->sup, call->peer, t != 0 ? t :
+	    MT_STOP_ALL_TIMEOUT, done, arg, err);
+}
+
 #define MT_ASYNC(fn, impl)						\
 static int								\
 fn(void *ctx, json_t *params, json_t **result, struct rpc_error *err)	\
@@ -488,6 +508,7 @@ MT_ASYNC(mt_vm_reset, mt_reset)
 MT_ASYNC(mt_vm_pause, mt_pause)
 MT_ASYNC(mt_vm_resume, mt_resume)
 MT_ASYNC(mt_vm_stats, mt_stats)
+MT_ASYNC(mt_host_stop_all, mt_stop_all)
 
 static int
 mt_vm_stop(void *ctx, json_t *params, json_t **result,
@@ -587,7 +608,12 @@ static const struct {
 	{ "vm.console_log", mt_vm_console_log },
 	{ "vm.stats", mt_vm_stats },
 	{ "host.info", mt_host_info },
+	{ "host.metrics", metrics_host_metrics },
+	{ "host.stop_all", mt_host_stop_all },
 	{ "daemon.version", mt_daemon_version },
+	{ "events.list", events_list },
+	{ "events.subscribe", events_subscribe },
+	{ "audit.list", audit_list },
 };
 
 int

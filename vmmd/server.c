@@ -8,42 +8,65 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "metrics.h"
 #include "server.h"
 #include "sup.h"
+#include "tls.h"
 
 #define SRV_READ_BUF	(64 * 1024)	/* one read, shared by all */
 #define SRV_BACKLOG	128
+#define SRV_LINGER_MS	2000	/* a refused client's time to go */
 /* Unsent responses past which a client's requests are no longer read. */
 #define SRV_OUT_FACTOR	4		/* times max_message */
 
 enum srv_listener_kind {
 	SRV_LISTEN_RW,		/* the read-write socket */
 	SRV_LISTEN_RO,		/* the read-only socket, 0666 */
+	SRV_LISTEN_TLS,		/* tls-listen: roles from certificates */
 	SRV_LISTEN_COUNT
 };
 
-struct listener {
+/* The transport labels of the metrics, per listener. */
+static const char *const srv_transport[SRV_LISTEN_COUNT] = {
+	[SRV_LISTEN_RW] = "unix",
+	[SRV_LISTEN_RO] = "unix-ro",
+	[SRV_LISTEN_TLS] = "tls",
+};
+
+/* A stream handle of either family. */
+union srv_stream {
+	uv_handle_t h;
+	uv_stream_t s;
 	uv_pipe_t pipe;
+	uv_tcp_t tcp;
+};
+
+struct listener {
+	union srv_stream io;
 	struct server *srv;
 	enum srv_listener_kind kind;
-	char path[CONFIG_SOCKET_MAX + 1];
-	bool bound;		/* the file is ours to remove */
+	char path[CONFIG_PATH_MAX + 1];	/* socket path or listen address */
+	bool bound;		/* a socket file that is ours to remove */
 };
 
 struct server {
 	struct vmmd *d;
 	struct listener ls[SRV_LISTEN_COUNT];
+	struct tls_ctx *tls;	/* for new TLS connections; NULL: none */
 	struct conn *conns;	/* open connections */
 	unsigned int nconns;
 	unsigned int closing;	/* handles whose close is pending */
@@ -61,8 +84,9 @@ struct obuf {
 };
 
 struct conn {
-	uv_pipe_t pipe;
-	uv_timer_t idle;
+	union srv_stream io;
+	uv_timer_t idle;		/* idle, or handshake, timeout */
+	struct tls_conn *tls;		/* NULL on a UNIX socket */
 	struct server *srv;
 	struct conn *next, **prevp;	/* in srv->conns while open */
 	struct peer peer;
@@ -75,6 +99,10 @@ struct conn {
 	bool reading;
 	bool throttled;		/* reading stopped: output backed up */
 	bool eof;		/* the client sent all it will send */
+	enum srv_listener_kind kind;	/* where it came from */
+	bool ready;		/* identified: requests may be read */
+	bool draining;		/* refused: reading until EOF to close */
+	bool refuse;		/* over max-clients: say so once ready */
 };
 
 /* A message whose response waits for deferred replies. */
@@ -94,6 +122,10 @@ struct reply {
 	int slot;		/* -1: the response itself, else its index */
 	bool placed;
 	bool given;
+	/* For the audit and metrics once it is given (srv_observe). */
+	const struct rpc_method *method;
+	json_t *params;		/* a reference */
+	uint64_t t0;
 };
 
 struct write_req {
@@ -111,7 +143,7 @@ static void
 conn_close_if_done(struct conn *c)
 {
 	if (c->eof && c->open && c->inflight == 0 && c->out.len == 0 &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) == 0)
+	    uv_stream_get_write_queue_size(&c->io.s) == 0)
 		conn_close(c);
 }
 
@@ -152,12 +184,12 @@ static size_t
 conn_unsent(const struct conn *c)
 {
 	return c->out.len +
-	    uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe);
+	    uv_stream_get_write_queue_size(&c->io.s);
 }
 
 /*
- * The transport.  Today a UNIX stream socket; these three are what TLS
- * replaces.
+ * The transport: bytes to the socket (conn_raw_write), through the TLS
+ * engine first on a TLS connection (conn_tx_write).
  */
 
 static void
@@ -179,15 +211,15 @@ conn_tx_written(uv_write_t *req, int status)
 
 /* Send len bytes: what the socket takes now, the rest queued. */
 static int
-conn_tx_write(struct conn *c, const char *p, size_t len)
+conn_raw_write(struct conn *c, const char *p, size_t len)
 {
 	struct write_req *w;
 	uv_buf_t buf;
 	int n = 0;
 
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) == 0) {
+	if (uv_stream_get_write_queue_size(&c->io.s) == 0) {
 		buf = uv_buf_init((char *)(uintptr_t)p, (unsigned int)len);
-		n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+		n = uv_try_write(&c->io.s, &buf, 1);
 		if (n < 0 && n != UV_EAGAIN)
 			return n;
 		if (n < 0)
@@ -200,13 +232,44 @@ conn_tx_write(struct conn *c, const char *p, size_t len)
 	memcpy(w->data, p + n, len - (size_t)n);
 	w->conn = conn_ref(c);
 	buf = uv_buf_init(w->data, (unsigned int)(len - (size_t)n));
-	if ((n = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
+	if ((n = uv_write(&w->req, &c->io.s, &buf, 1,
 	    conn_tx_written)) != 0) {
 		conn_unref(c);
 		free(w);
 		return n;
 	}
 	return 0;
+}
+
+/* Hand the TLS engine's output to the socket. */
+static int
+conn_tls_flush(struct conn *c)
+{
+	size_t n;
+	char *buf;
+	int rc;
+
+	if ((n = tls_conn_pending(c->tls)) == 0)
+		return 0;
+	if ((buf = malloc(n)) == NULL)
+		return UV_ENOMEM;
+	n = tls_conn_drain(c->tls, buf, n);
+	rc = conn_raw_write(c, buf, n);
+	free(buf);
+	return rc;
+}
+
+static int
+conn_tx_write(struct conn *c, const char *p, size_t len)
+{
+	if (c->tls == NULL)
+		return conn_raw_write(c, p, len);
+	if (tls_conn_write(c->tls, p, len) != 0) {
+		vmmd_warnx("%s: TLS: %s", c->peer.who,
+		    tls_conn_error(c->tls));
+		return UV_EPROTO;
+	}
+	return conn_tls_flush(c);
 }
 
 static void
@@ -259,6 +322,7 @@ conn_unref(struct conn *c)
 		return;
 	rpc_reader_free(&c->rd);
 	obuf_free(&c->out);
+	tls_conn_free(c->tls);
 	free(c);
 }
 
@@ -313,8 +377,10 @@ conn_close(struct conn *c)
 	vmmd_debug("%s: disconnected", c->peer.who);
 	if (srv->d->sup != NULL)
 		sup_conn_closed(srv->d->sup, c);
+	events_conn_closed(srv->d, c);
+	metrics_clients(srv->d->metrics, srv_transport[c->kind], -1);
 	srv->closing += 2;
-	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
+	uv_close(&c->io.h, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
 }
 
@@ -399,6 +465,7 @@ reply_unlink(struct reply *r)
 static void
 reply_free(struct reply *r)
 {
+	json_decref(r->params);
 	json_decref(r->marker);
 	json_decref(r->answer);
 	free(r);
@@ -444,6 +511,20 @@ reply_id(const struct reply *r)
 	return json_object_get(e, "id");
 }
 
+/*
+ * A request was answered: its latency and code for the metrics, and the
+ * audit record when it changed something or was refused.
+ */
+static void
+srv_answered(struct vmmd *d, const struct peer *p,
+    const struct rpc_method *m, const json_t *params, uint64_t t0,
+    const struct rpc_error *err)
+{
+	metrics_rpc_done(d->metrics, m->name, err != NULL ? err->code : 0,
+	    uv_hrtime() - t0);
+	audit_record(d, p, m, params, err);
+}
+
 static void
 reply_give(struct reply *r, json_t *result, struct rpc_error *err)
 {
@@ -452,6 +533,9 @@ reply_give(struct reply *r, json_t *result, struct rpc_error *err)
 	if (r->given)
 		return;
 	r->given = true;
+	if (r->method != NULL && r->msg != NULL)
+		srv_answered(r->msg->conn->srv->d, &r->msg->conn->peer,
+		    r->method, r->params, r->t0, err);
 	if (r->msg == NULL) {		/* a notification: nobody to tell */
 		json_decref(result);
 		if (err != NULL)
@@ -567,12 +651,39 @@ conn_idle_restart(struct conn *c)
 		uv_timer_again(&c->idle);
 }
 
+/*
+ * rpc_dispatch_observed's observer.  A deferred reply is accounted for
+ * when it is given (reply_give); a notification's at once, since nobody
+ * will hear how it ends.
+ */
+static void
+srv_observe(void *ctx, const struct rpc_method *m,
+    const struct rpc_request *req, const json_t *result,
+    const struct rpc_error *err)
+{
+	struct call *call = ctx;
+	struct reply *r = NULL;
+
+	if (err == NULL && call->msg != NULL && req->id != NULL)
+		for (r = call->msg->replies; r != NULL; r = r->next)
+			if (r->marker == result)
+				break;
+	if (r == NULL) {
+		srv_answered(call->d, call->peer, m, req->params, call->t0,
+		    err);
+		return;
+	}
+	r->method = m;
+	r->params = json_incref(req->params);
+	r->t0 = call->t0;
+}
+
 /* One line from the client: answer it or hold it. */
 static void
 conn_line(struct conn *c, const char *text, size_t len)
 {
 	struct vmmd *d = c->srv->d;
-	struct call call = { d, c, &c->peer, NULL };
+	struct call call = { d, c, &c->peer, NULL, uv_hrtime() };
 	struct rpc_error err;
 	json_t *resp = NULL;
 	int rc;
@@ -584,8 +695,8 @@ conn_line(struct conn *c, const char *text, size_t len)
 		    "requests in flight", d->cfg.max_inflight);
 		resp = rpc_response_error(NULL, &err);
 	} else {
-		rc = rpc_dispatch_text(d->methods, c->peer.role, text, len,
-		    &call, &resp);
+		rc = rpc_dispatch_observed(d->methods, c->peer.role, text,
+		    len, &call, srv_observe, &resp);
 		if (rc != 0) {
 			vmmd_warnx("%s: out of memory answering a request",
 			    c->peer.who);
@@ -635,7 +746,7 @@ static void
 conn_read_stop(struct conn *c)
 {
 	if (c->reading)
-		uv_read_stop((uv_stream_t *)&c->pipe);
+		uv_read_stop(&c->io.s);
 	c->reading = false;
 }
 
@@ -661,6 +772,67 @@ conn_feed(struct conn *c, const char *p, size_t n)
 	}
 }
 
+/* EOF: answer what was sent, then close once it is out. */
+static void
+conn_eof(struct conn *c)
+{
+	conn_read_stop(c);
+	c->eof = true;
+	conn_flush(c);
+	conn_close_if_done(c);
+}
+
+static void	conn_tls_ready(struct conn *c);
+
+/*
+ * Ciphertext from a TLS client, in the shared read buffer: into the
+ * engine, then the handshake until it completes, then the requests,
+ * decrypted into the same buffer (free again once fed).
+ */
+static void
+conn_tls_input(struct conn *c, const char *p, size_t n)
+{
+	char *plain = c->srv->rbuf;
+	ssize_t got = 0;
+	int rc;
+
+	if (tls_conn_feed(c->tls, p, n) != 0) {
+		vmmd_warnx("%s: out of memory reading; dropped", c->peer.who);
+		conn_close(c);
+		return;
+	}
+	if (!c->ready) {
+		if ((rc = tls_conn_handshake(c->tls)) < 0) {
+			vmmd_info("%s: TLS handshake failed: %s", c->peer.who,
+			    tls_conn_error(c->tls));
+			(void)conn_tls_flush(c);	/* the alert */
+			conn_close(c);
+			return;
+		}
+		if (conn_tls_flush(c) != 0) {
+			conn_close(c);
+			return;
+		}
+		if (rc == 0)
+			return;
+		conn_tls_ready(c);
+		if (!c->ready)
+			return;
+	}
+	conn_idle_restart(c);
+	while (c->open && (got = tls_conn_read(c->tls, plain,
+	    sizeof(c->srv->rbuf))) > 0)
+		conn_feed(c, plain, (size_t)got);
+	if (!c->open)
+		return;
+	if (got == -EPIPE) {
+		conn_eof(c);
+	} else if (got < 0) {
+		vmmd_info("%s: TLS: %s", c->peer.who, tls_conn_error(c->tls));
+		conn_close(c);
+	}
+}
+
 static void
 conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
@@ -672,20 +844,23 @@ conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n == 0)
 		return;
 	if (n < 0) {
-		if (n != UV_EOF) {
+		if (n != UV_EOF)
 			conn_close(c);
-			return;
-		}
-		/* EOF: answer what was sent, then close once it is out. */
-		conn_read_stop(c);
-		c->eof = true;
-		conn_flush(c);
-		conn_close_if_done(c);
+		else if (c->draining)
+			conn_close(c);
+		else
+			conn_eof(c);
 		return;
 	}
+	if (c->draining)
+		return;		/* refused: what it sends is dropped */
 	conn_ref(c);
-	conn_idle_restart(c);
-	conn_feed(c, buf->base, (size_t)n);
+	if (c->tls != NULL) {
+		conn_tls_input(c, buf->base, (size_t)n);
+	} else {
+		conn_idle_restart(c);
+		conn_feed(c, buf->base, (size_t)n);
+	}
 	conn_flush(c);
 	/* A client that does not read its answers is not read either. */
 	limit = (size_t)c->srv->d->cfg.max_message * SRV_OUT_FACTOR;
@@ -704,7 +879,7 @@ conn_read_resume(struct conn *c)
 	if (!c->open || c->reading || c->eof || conn_unsent(c) > limit)
 		return;
 	c->throttled = false;
-	if (uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read) == 0)
+	if (uv_read_start(&c->io.s, conn_alloc, conn_read) == 0)
 		c->reading = true;
 }
 
@@ -713,6 +888,16 @@ conn_idle(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
+	if (c->draining) {
+		conn_close(c);
+		return;
+	}
+	if (!c->ready) {
+		vmmd_info("%s: no TLS handshake within %u s; disconnected",
+		    c->peer.who, c->srv->d->cfg.handshake_timeout);
+		conn_close(c);
+		return;
+	}
 	/* Not idle: waiting for its answers, or watching a console. */
 	if (c->inflight > 0 || c->refs > 1)
 		return;
@@ -772,7 +957,7 @@ conn_identify(struct conn *c, enum srv_listener_kind kind)
 	socklen_t len = sizeof(cred);
 	uv_os_fd_t fd;
 
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	if (uv_fileno(&c->io.h, &fd) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
 		return -errno;
 	c->peer.uid = cred.uid;
@@ -785,22 +970,168 @@ conn_identify(struct conn *c, enum srv_listener_kind kind)
 	return 0;
 }
 
-/* Refuse a client over max-clients: one error line, then close. */
 static void
-conn_refuse(struct conn *c)
+conn_shutdown_done(uv_shutdown_t *req, int status)
 {
-	struct rpc_error err;
-	json_t *resp;
+	struct conn *c = req->data;
 
+	free(req);
+	conn_unref(c);
+}
+
+/*
+ * Turn a client away: one error line (code, data stolen, message), then
+ * the end of our side of the stream.  What the client still sends is
+ * read and dropped until it closes, or for SRV_LINGER_MS: closing with
+ * unread input would reset the connection and could destroy the line
+ * before the client reads it.
+ */
+static void __attribute__((format(printf, 4, 5)))
+conn_deny(struct conn *c, int code, json_t *data, const char *fmt, ...)
+{
+	char text[RPC_TEXT_MAX];
+	struct rpc_error err;
+	uv_shutdown_t *req;
+	json_t *resp;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
 	memset(&err, 0, sizeof(err));
-	rpc_error_set(&err, RPC_E_RESOURCE_LIMIT, json_pack("{s:i}",
-	    "max_clients", (int)c->srv->d->cfg.max_clients), "too many clients "
-	    "(%u)", c->srv->d->cfg.max_clients);
+	rpc_error_set(&err, code, data, "%s", text);
 	if ((resp = rpc_response_error(NULL, &err)) != NULL)
 		(void)conn_send(c, resp);
 	json_decref(resp);
 	conn_flush(c);
-	conn_close(c);
+	if (c->tls != NULL) {
+		tls_conn_shutdown(c->tls);
+		(void)conn_tls_flush(c);
+	}
+	c->draining = true;
+	if ((req = malloc(sizeof(*req))) == NULL) {
+		conn_close(c);
+		return;
+	}
+	req->data = conn_ref(c);
+	if (!c->open || uv_shutdown(req, &c->io.s, conn_shutdown_done) != 0) {
+		free(req);
+		conn_unref(c);
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->idle, conn_idle, SRV_LINGER_MS, 0);
+	conn_read_resume(c);
+}
+
+/* Refuse a client over max-clients: one error line, then close. */
+static void
+conn_refuse(struct conn *c)
+{
+	vmmd_warnx("%s: refused: %u clients already", c->peer.who,
+	    c->srv->d->cfg.max_clients);
+	conn_deny(c, RPC_E_RESOURCE_LIMIT, json_pack("{s:i}", "max_clients",
+	    (int)c->srv->d->cfg.max_clients), "too many clients (%u)",
+	    c->srv->d->cfg.max_clients);
+}
+
+/*
+ * A TLS client finished its handshake: its certificate's role, or a
+ * refusal when no tls-role line matches it.
+ */
+static void
+conn_tls_ready(struct conn *c)
+{
+	struct vmmd *d = c->srv->d;
+	char fp[TLS_FINGERPRINT_MAX], subject[TLS_SUBJECT_MAX], desc[96];
+	enum rpc_role role;
+
+	if (tls_conn_identify(c->tls, &role, fp, subject) != 0) {
+		vmmd_warnx("%s: refused: no tls-role matches %s (%s)",
+		    c->peer.who, subject, fp);
+		conn_deny(c, RPC_E_PERMISSION_DENIED, json_pack("{s:s,s:s}",
+		    "fingerprint", fp, "subject", subject), "no role for this "
+		    "certificate");
+		return;
+	}
+	c->peer.role = role;
+	snprintf(c->peer.fingerprint, sizeof(c->peer.fingerprint), "%s", fp);
+	snprintf(c->peer.subject, sizeof(c->peer.subject), "%s", subject);
+	/* Cut short past DB_WHO_MAX: the audit keeps the parts whole. */
+	if (snprintf(c->peer.who, sizeof(c->peer.who), "tls %s %s (%s)", fp,
+	    subject, c->peer.addr) >= (int)sizeof(c->peer.who))
+		vmmd_debug("%s: identity cut to %zu bytes", c->peer.who,
+		    sizeof(c->peer.who) - 1);
+	c->ready = true;
+	tls_conn_describe(c->tls, desc, sizeof(desc));
+	vmmd_debug("%s: connected with %s as %s", c->peer.who, desc,
+	    rpc_role_name(role));
+	if (c->refuse) {
+		conn_refuse(c);
+		return;
+	}
+	if (d->cfg.idle_timeout > 0)
+		uv_timer_start(&c->idle, conn_idle, d->cfg.idle_timeout * 1000ULL,
+		    d->cfg.idle_timeout * 1000ULL);
+	else
+		uv_timer_stop(&c->idle);
+}
+
+/* A TCP peer's address as "ADDR:PORT" or "[ADDR]:PORT". */
+static void
+conn_tcp_addr(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	char host[INET6_ADDRSTRLEN], port[8];
+	int len = sizeof(ss);
+
+	snprintf(c->peer.addr, sizeof(c->peer.addr), "unknown address");
+	if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &len) != 0 ||
+	    getnameinfo((struct sockaddr *)&ss, (socklen_t)len, host,
+	    sizeof(host), port, sizeof(port), NI_NUMERICHOST |
+	    NI_NUMERICSERV) != 0)
+		return;
+	snprintf(c->peer.addr, sizeof(c->peer.addr), ss.ss_family == AF_INET6 ?
+	    "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* A TLS client: its address now, its identity after the handshake. */
+static int
+conn_tls_accept(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	conn_tcp_addr(c);
+	snprintf(c->peer.who, sizeof(c->peer.who), "tls %s", c->peer.addr);
+	(void)uv_tcp_nodelay(&c->io.tcp, 1);
+	if ((c->tls = tls_conn_new(srv->tls)) == NULL)
+		return -ENOMEM;
+	/* Refused once it can be told why, over TLS. */
+	c->refuse = srv->nconns > srv->d->cfg.max_clients;
+	uv_timer_start(&c->idle, conn_idle,
+	    srv->d->cfg.handshake_timeout * 1000ULL, 0);
+	return 0;
+}
+
+static int
+conn_unix_accept(struct conn *c, enum srv_listener_kind kind)
+{
+	struct vmmd *d = c->srv->d;
+	int rc;
+
+	if ((rc = conn_identify(c, kind)) != 0)
+		return rc;
+	c->ready = true;
+	if (c->srv->nconns > d->cfg.max_clients) {
+		conn_refuse(c);
+		return 0;
+	}
+	vmmd_debug("%s: connected as %s", c->peer.who,
+	    rpc_role_name(c->peer.role));
+	if (d->cfg.idle_timeout > 0)
+		uv_timer_start(&c->idle, conn_idle, d->cfg.idle_timeout * 1000ULL,
+		    d->cfg.idle_timeout * 1000ULL);
+	return 0;
 }
 
 static void
@@ -825,9 +1156,14 @@ srv_accept(uv_stream_t *ls, int status)
 	c->refs = 1;
 	c->handles = 2;
 	c->open = true;
-	uv_pipe_init(srv->d->loop, &c->pipe, 0);
+	c->kind = l->kind;
+	metrics_clients(srv->d->metrics, srv_transport[c->kind], 1);
+	if (l->kind == SRV_LISTEN_TLS)
+		uv_tcp_init(srv->d->loop, &c->io.tcp);
+	else
+		uv_pipe_init(srv->d->loop, &c->io.pipe, 0);
 	uv_timer_init(srv->d->loop, &c->idle);
-	c->pipe.data = c->idle.data = c;
+	c->io.h.data = c->idle.data = c;
 	c->next = srv->conns;
 	if (c->next != NULL)
 		c->next->prevp = &c->next;
@@ -835,25 +1171,15 @@ srv_accept(uv_stream_t *ls, int status)
 	srv->conns = c;
 	srv->nconns++;
 	snprintf(c->peer.who, sizeof(c->peer.who), "client");
-	if ((rc = uv_accept(ls, (uv_stream_t *)&c->pipe)) != 0 ||
-	    (rc = conn_identify(c, l->kind)) != 0) {
+	if ((rc = uv_accept(ls, &c->io.s)) == 0)
+		rc = l->kind == SRV_LISTEN_TLS ? conn_tls_accept(c) :
+		    conn_unix_accept(c, l->kind);
+	if (rc != 0) {
 		vmmd_warnx("%s: accept: %s", l->path, rc < 0 && rc > -4096 ?
 		    strerror(-rc) : "failed");
 		conn_close(c);
 		return;
 	}
-	if (srv->nconns > srv->d->cfg.max_clients) {
-		vmmd_warnx("%s: refused: %u clients already", c->peer.who,
-		    srv->d->cfg.max_clients);
-		conn_refuse(c);
-		return;
-	}
-	vmmd_debug("%s: connected on %s as %s", c->peer.who, l->path,
-	    rpc_role_name(c->peer.role));
-	if (srv->d->cfg.idle_timeout > 0)
-		uv_timer_start(&c->idle, conn_idle,
-		    srv->d->cfg.idle_timeout * 1000ULL,
-		    srv->d->cfg.idle_timeout * 1000ULL);
 	conn_read_resume(c);
 }
 
@@ -940,7 +1266,6 @@ srv_listen(struct server *srv, struct listener *l, const char *path,
 	mode_t old;
 	int rc;
 
-	l->srv = srv;
 	l->kind = kind;
 	snprintf(l->path, sizeof(l->path), "%s", path);
 	srv_mkparent(path);
@@ -949,11 +1274,12 @@ srv_listen(struct server *srv, struct listener *l, const char *path,
 			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	uv_pipe_init(srv->d->loop, &l->pipe, 0);
-	l->pipe.data = l;
+	uv_pipe_init(srv->d->loop, &l->io.pipe, 0);
+	l->io.h.data = l;
+	l->srv = srv;		/* a handle to close from now on */
 	/* Created private, opened up once its owner and mode are right. */
 	old = umask(0177);
-	rc = uv_pipe_bind(&l->pipe, path);
+	rc = uv_pipe_bind(&l->io.pipe, path);
 	umask(old);
 	if (rc == 0) {
 		l->bound = true;
@@ -963,13 +1289,90 @@ srv_listen(struct server *srv, struct listener *l, const char *path,
 		else if (chmod(path, mode) == -1)
 			rc = -errno;
 		else
-			rc = uv_listen((uv_stream_t *)&l->pipe, SRV_BACKLOG,
+			rc = uv_listen(&l->io.s, SRV_BACKLOG,
 			    srv_accept);
 	}
 	if (rc != 0)
 		snprintf(err, errlen, "%s: %s", path, rc > -4096 && rc < 0 ?
 		    strerror(-rc) : "cannot listen");
 	return rc;
+}
+
+/* The address to bind for "HOST:PORT" ("*": every address). */
+static int
+srv_resolve(const char *text, struct sockaddr_storage *ss, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	char host[CONFIG_LISTEN_MAX + 1], port[8];
+	struct addrinfo *res;
+	unsigned int p;
+	int rc;
+
+	if (config_listen_split(text, host, sizeof(host), &p) != 0) {
+		snprintf(err, errlen, "%s: not HOST:PORT", text);
+		return -EINVAL;
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	/* "*" is every address: IPv6's, which takes IPv4 too, else IPv4. */
+	if (strcmp(host, "*") == 0)
+		hints.ai_family = AF_INET6;
+	rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints,
+	    &res);
+	if (rc != 0 && strcmp(host, "*") == 0) {
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(NULL, port, &hints, &res);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", text, gai_strerror(rc));
+		return -EINVAL;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* The TLS listener at cfg.tls_listen. */
+static int
+srv_listen_tls(struct server *srv, struct listener *l, char *err,
+    size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int rc;
+
+	l->kind = SRV_LISTEN_TLS;
+	snprintf(l->path, sizeof(l->path), "%s", srv->d->cfg.tls_listen);
+	if ((rc = srv_resolve(l->path, &ss, err, errlen)) != 0)
+		return rc;
+	uv_tcp_init(srv->d->loop, &l->io.tcp);
+	l->io.h.data = l;
+	l->srv = srv;
+	if ((rc = uv_tcp_bind(&l->io.tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+	    (rc = uv_listen(&l->io.s, SRV_BACKLOG, srv_accept)) != 0)
+		snprintf(err, errlen, "tls-listen %s: %s", l->path,
+		    uv_strerror(rc));
+	return rc;
+}
+
+/*
+ * (Re)read the TLS files into a new context for the connections to come;
+ * those open keep theirs.  On failure the old context stays.
+ */
+int
+server_reload_tls(struct vmmd *d, char *err, size_t errlen)
+{
+	struct server *srv = d->server;
+	struct tls_ctx *t;
+	int rc;
+
+	if (d->cfg.tls_listen[0] == '\0')
+		return 0;
+	if ((rc = tls_ctx_new(&d->cfg, &t, err, errlen)) != 0)
+		return rc;
+	tls_ctx_unref(srv->tls);
+	srv->tls = t;
+	return 0;
 }
 
 static void
@@ -989,13 +1392,13 @@ srv_close_listeners(struct server *srv)
 
 	for (i = 0; i < SRV_LISTEN_COUNT; i++) {
 		l = &srv->ls[i];
-		if (l->srv == NULL || uv_is_closing((uv_handle_t *)&l->pipe))
+		if (l->srv == NULL || uv_is_closing(&l->io.h))
 			continue;
 		if (l->bound)
 			(void)unlink(l->path);
 		l->bound = false;
 		srv->closing++;
-		uv_close((uv_handle_t *)&l->pipe, srv_handle_closed);
+		uv_close(&l->io.h, srv_handle_closed);
 	}
 }
 
@@ -1013,12 +1416,18 @@ server_start(struct vmmd *d, char *err, size_t errlen)
 	if ((rc = srv_listen(srv, &srv->ls[SRV_LISTEN_RW], d->cfg.socket,
 	    SRV_LISTEN_RW, err, errlen)) != 0 ||
 	    (rc = srv_listen(srv, &srv->ls[SRV_LISTEN_RO],
-	    d->cfg.readonly_socket, SRV_LISTEN_RO, err, errlen)) != 0) {
+	    d->cfg.readonly_socket, SRV_LISTEN_RO, err, errlen)) != 0 ||
+	    (d->cfg.tls_listen[0] != '\0' &&
+	    ((rc = server_reload_tls(d, err, errlen)) != 0 ||
+	    (rc = srv_listen_tls(srv, &srv->ls[SRV_LISTEN_TLS], err,
+	    errlen)) != 0))) {
 		srv_close_listeners(srv);
 		return rc;
 	}
 	vmmd_info("listening on %s (read-write) and %s (read-only)",
 	    d->cfg.socket, d->cfg.readonly_socket);
+	if (d->cfg.tls_listen[0] != '\0')
+		vmmd_info("listening on %s (TLS)", d->cfg.tls_listen);
 	return 0;
 }
 
@@ -1044,6 +1453,8 @@ server_stop(struct vmmd *d, void (*cb)(void *), void *arg)
 void
 server_free(struct vmmd *d)
 {
+	if (d->server != NULL)
+		tls_ctx_unref(d->server->tls);
 	free(d->server);
 	d->server = NULL;
 }

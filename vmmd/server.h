@@ -1,9 +1,10 @@
 /*
  * server.h: vmmd's listeners and client connections.  A connection reads
  * JSON-RPC lines (proto/rpc.h framing), answers them through d->methods
- * with the role of its listener, and carries notifications (console
- * output) back.  Nothing here depends on the transport: a UNIX socket
- * today, TLS in the remote-access work, both behind struct conn.
+ * with the caller's role, and carries notifications (console output)
+ * back.  A connection is a UNIX socket (the role from the peer's
+ * credentials) or TLS over TCP (the role from the client certificate,
+ * tls.h); above the transport they are the same.
  *
  * Replies may be deferred: a handler that finishes later (vm.start answers
  * when the guest runs) takes a struct reply and returns its marker as the
@@ -16,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,16 +37,25 @@ struct call {
 	struct conn *conn;
 	const struct peer *peer;
 	struct msg *msg;	/* the message being answered */
+	uint64_t t0;		/* when it was read, uv_hrtime() */
 };
 
 /*
  * Open the listeners of d->cfg (the read-write socket with its mode and
- * group, the read-only socket 0666) and start accepting.  A socket path
+ * group, the read-only socket 0666, the TLS listener when tls-listen is
+ * set) and start accepting.  A socket path
  * that exists is replaced only when it is a socket nobody answers on; a
  * live one means another vmmd and is refused (-EADDRINUSE).  Returns 0
  * with d->server set, or a negative errno with a reason in err.
  */
 int	server_start(struct vmmd *d, char *err, size_t errlen);
+
+/*
+ * Read the TLS files again (SIGHUP: a renewed certificate, a new CRL) for
+ * the connections to come.  Returns 0 (also without tls-listen), or a
+ * negative errno with the reason in err, the old files staying in use.
+ */
+int	server_reload_tls(struct vmmd *d, char *err, size_t errlen);
 
 /*
  * Stop accepting, close every connection (pending replies are dropped)

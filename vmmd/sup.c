@@ -578,9 +578,9 @@ sup_stops_done(struct sup_vm *v)
 		return;
 	TAILQ_CONCAT(&v->starts, &restarts, link);
 	memset(&err, 0, sizeof(err));
-	if (s->shutting)
-		sup_ops_fail(s, &v->starts, RPC_E_FAILED, NULL, "vmmd is "
-		    "shutting down");
+	if (sup_halting(s))
+		sup_ops_fail(s, &v->starts, RPC_E_FAILED, NULL,
+		    sup_halt_why(s));
 	else if (sup_run(v, op->who, true, &err) != 0)
 		sup_ops_fail(s, &v->starts, err.code, err.data, err.message);
 	rpc_error_clear(&err);
@@ -680,7 +680,7 @@ sup_end(struct sup_vm *v, const struct sup_end *e)
 	v->start_fail[0] = '\0';
 	sup_stops_done(v);
 	if (v->rt.state == DB_STATE_STARTING && v->w == NULL) {
-		if (s->shutting)
+		if (sup_halting(s))
 			sup_cancel_start(v, SUP_WHO_VMMD);
 		else if (sup_timer_start(s, &v->restart_t,
 		    (uint64_t)dec.delay_ms, sup_restart_fire, v) != 0)

@@ -65,7 +65,8 @@ int	sup_start_all(struct sup *s);
 /*
  * vmmd is stopping: cancel timers, close control connections; the
  * workers keep running unless cfg.stop_vms_on_exit, when every VM is
- * stopped by vmstate_shutdown_plan first (60 s in all).  Operations
+ * stopped by the host shutdown plan first (as sup_stop_all, with a
+ * deadline of SUP_SHUTDOWN_MS, 60 s, and no margin).  Operations
  * still pending fail.  cb runs once nothing of the supervisor's is left
  * on the loop.  Once only: a second call is ignored.  A VM waiting out
  * a restart's backoff stays "starting" without a worker, and the next
@@ -100,6 +101,24 @@ int	sup_stats(struct sup *s, const char *name, sup_done_fn *done,
 int	sup_console_input(struct sup *s, const struct peer *p,
 	    const char *name, const void *data, size_t len,
 	    sup_done_fn *done, void *arg, struct rpc_error *err);
+
+/*
+ * host.stop_all: stop every VM that has a worker by the host shutdown
+ * plan (vmstate_shutdown_plan: reverse autostart order, parallel
+ * batches) within timeout_s seconds (1 to 3600).  The plan shares out
+ * the deadline less a margin (a tenth of it, at most 5 s): each VM's
+ * guest is asked to shut down and forced off by its worker when its
+ * share runs out, and at the deadline a worker still there is killed.
+ * A restart waiting out its backoff is cancelled, pending autostarts
+ * are dropped, and until the end no VM may start (RPC_E_BUSY).  The
+ * result is {"stopped": [names], "forced": [names]}: each VM once, in
+ * the order its worker ended; "forced" are those still running when
+ * their share ran out.  RPC_E_BUSY while vmmd shuts down or another
+ * stop_all runs.
+ */
+int	sup_stop_all(struct sup *s, const struct peer *p,
+	    unsigned int timeout_s, sup_done_fn *done, void *arg,
+	    struct rpc_error *err);
 
 /*
  * Synchronous ones.  sup_console_attach makes c a watcher of name's

@@ -38,6 +38,8 @@
 #define SUP_CTL_GRACE_MS	1000	/* a starting worker we cannot reach */
 #define SUP_EXIT_WAIT_MS	1000	/* the socket's last words after exit */
 #define SUP_SHUTDOWN_MS		60000	/* stop_vms_on_exit's deadline */
+#define SUP_ALL_MARGIN_MS	5000	/* host.stop_all: at most this, */
+#define SUP_ALL_MARGIN_DIV	10	/* or 1/10 of the deadline, to force */
 #define SUP_LOG_KEEP		5	/* a worker's last log lines kept */
 #define SUP_LOG_LINE_MAX	1024	/* bytes of a log line kept */
 #define SUP_LOG_READ_MAX	4096	/* a longer log line is dropped */
@@ -46,6 +48,7 @@
 #define SUP_STATUS_LOST		(-1)	/* exit_status of a vanished worker */
 #define SUP_WHO_VMMD		"vmmd"
 
+struct sup_all;
 struct sup_vm;
 struct sup_worker;
 
@@ -220,7 +223,26 @@ struct sup {
 	bool shut_closing;	/* the last handles are closing */
 	void (*shut_cb)(void *);
 	void *shut_arg;
+	struct sup_all *all;	/* host.stop_all under way, or NULL */
 };
+
+/*
+ * No VM may start (vm.start, vm.restart, a restart by the exit policy,
+ * autostart): vmmd is shutting down, or host.stop_all is stopping every
+ * VM.  sup_halt_why says which, as an error message.
+ */
+static inline bool
+sup_halting(const struct sup *s)
+{
+	return s->shutting || s->all != NULL;
+}
+
+static inline const char *
+sup_halt_why(const struct sup *s)
+{
+	return s->shutting ? "vmmd is shutting down" : "every VM is being "
+	    "stopped (host.stop_all)";
+}
 
 /* sup.c */
 struct sup_vm *sup_vm_find(struct sup *s, const char *uuid);

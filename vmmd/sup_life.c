@@ -1,14 +1,16 @@
 /*
- * sup_life.c: the supervisor at vmmd's start and end.  At the start the
- * workers of a previous vmmd are adopted (their pid is alive and their
- * control socket answers with their uuid and pid) or marked lost, and
- * then the autostart plan runs.  At the end the workers are left running
- * (the next vmmd adopts them), or with stop_vms_on_exit stopped first by
- * the host shutdown plan.
+ * sup_life.c: the supervisor at vmmd's start and end, and the host's.  At
+ * the start the workers of a previous vmmd are adopted (their pid is
+ * alive and their control socket answers with their uuid and pid) or
+ * marked lost, and then the autostart plan runs.  At the end the workers
+ * are left running (the next vmmd adopts them), or with stop_vms_on_exit
+ * stopped first by the host shutdown plan, which host.stop_all also runs
+ * on request (the host is going down: rc.d/vmmd, rc.d/vmmd.service).
  */
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +103,7 @@ sup_autostart_fire(void *arg)
 	struct sup_vm *v = arg;
 	struct rpc_error err;
 
-	if (v->s->shutting)
+	if (sup_halting(v->s))
 		return;
 	memset(&err, 0, sizeof(err));
 	if (DB_STATE_BIT(v->rt.state) & SUP_ACTIVE)
@@ -160,7 +162,8 @@ out:
 static void
 sup_adopt_done(struct sup *s)
 {
-	if (!s->started || s->adopting > 0 || s->autostarted || s->shutting)
+	if (!s->started || s->adopting > 0 || s->autostarted ||
+	    sup_halting(s))
 		return;
 	s->autostarted = true;
 	sup_autostart(s);
@@ -342,41 +345,95 @@ sup_start_all(struct sup *s)
 }
 
 /* -------------------------------------------------------------------------- */
-/* Shutdown. */
+/* The host shutdown plan: vmmd's own shutdown and host.stop_all. */
 
-static void
-sup_shutdown_fire(void *arg)
+/* One VM of a host.stop_all: the argument of its stop operation. */
+struct sup_all_vm {
+	struct sup_all *all;
+	struct sup_vm *v;	/* valid until done (its op holds it) */
+	char name[VMDEF_NAME_MAX + 1];
+	int64_t fired_ms;	/* when its stop was asked, 0: not yet */
+	unsigned int grace_ms;	/* the graceful time it was given */
+	bool forced;		/* forced at once, or killed at the end */
+	bool done;		/* its worker is gone (or the stop failed) */
+};
+
+/* A host.stop_all under way: s->all. */
+struct sup_all {
+	struct sup *s;
+	struct sup_op *op;	/* the client's, finished at the end */
+	struct sup_all_vm *vms;	/* the VMs that had a worker */
+	size_t n, left;		/* ... and those not done */
+	json_t *stopped, *forced;	/* names, in the order they ended */
+	struct sup_timer *deadline_t;
+	int64_t started_ms;
+	char fail[RPC_TEXT_MAX];	/* why a VM's stop failed, or "" */
+};
+
+/* v's entry in the host.stop_all under way, while it is pending. */
+static struct sup_all_vm *
+sup_all_entry(struct sup *s, const struct sup_vm *v)
 {
-	struct sup_vm *v = arg;
+	size_t i;
 
-	if (v->w == NULL)
-		return;
-	/* Refused only when a stop is under way already. */
-	(void)sup_stop_vm(v, SUP_WHO_VMMD, v->plan_timeout_ms == 0,
-	    v->plan_timeout_ms);
+	if (s->all == NULL)
+		return NULL;
+	for (i = 0; i < s->all->n; i++)
+		if (!s->all->vms[i].done && s->all->vms[i].v == v)
+			return &s->all->vms[i];
+	return NULL;
 }
 
 /*
- * The host shutdown plan for the VMs with a worker: batches in reverse
- * autostart order, each VM forced after its share of the deadline.
+ * v's turn in the plan: a graceful stop with its share of the deadline,
+ * or a forced one when its share is 0.  The requester is the client of a
+ * host.stop_all, else vmmd.
  */
 static void
-sup_shutdown_plan(struct sup *s)
+sup_plan_fire(void *arg)
+{
+	struct sup_vm *v = arg;
+	struct sup_all_vm *av = sup_all_entry(v->s, v);
+
+	if (v->w == NULL)
+		return;
+	if (av != NULL) {
+		av->fired_ms = vmmd_now_ms();
+		av->grace_ms = v->plan_timeout_ms;
+		/* A start in progress is killed whatever its share. */
+		av->forced = v->plan_timeout_ms == 0 ||
+		    v->rt.state == DB_STATE_STARTING;
+	}
+	/* Refused only when a stop is under way already. */
+	(void)sup_stop_vm(v, av != NULL ? av->all->op->who : SUP_WHO_VMMD,
+	    v->plan_timeout_ms == 0, v->plan_timeout_ms);
+}
+
+/*
+ * Start the host shutdown plan for the VMs with a worker within
+ * deadline_ms (vmstate_shutdown_plan): batches in reverse autostart
+ * order, each VM forced after its share.  Returns how many VMs it
+ * covers; out of memory, each is forced off at once instead.
+ */
+static size_t
+sup_plan_stops(struct sup *s, int64_t deadline_ms)
 {
 	struct vmstate_plan_entry *plan = NULL;
 	const struct vmdef **defs = NULL;
 	struct sup_vm **vms = NULL, *v;
-	size_t n = 0, i;
+	size_t n, i;
 
 	if ((n = sup_active(s)) == 0)
-		return;
+		return 0;
 	if ((defs = calloc(n, sizeof(*defs))) == NULL ||
 	    (vms = calloc(n, sizeof(*vms))) == NULL ||
 	    (plan = calloc(n, sizeof(*plan))) == NULL) {
-		vmmd_warnx("shutdown: out of memory; forcing every VM off");
-		TAILQ_FOREACH(v, &s->vms, link)
-			if (v->w != NULL)
-				(void)sup_stop_vm(v, SUP_WHO_VMMD, true, 0);
+		vmmd_warnx("stopping the VMs: out of memory; forcing every "
+		    "VM off");
+		TAILQ_FOREACH(v, &s->vms, link) {
+			v->plan_timeout_ms = 0;
+			sup_plan_fire(v);
+		}
 		goto out;
 	}
 	i = 0;
@@ -386,25 +443,27 @@ sup_shutdown_plan(struct sup *s)
 		vms[i] = v;
 		defs[i++] = &v->def;
 	}
-	(void)vmstate_shutdown_plan(defs, n, SUP_SHUTDOWN_MS, plan);
+	(void)vmstate_shutdown_plan(defs, n, deadline_ms, plan);
 	for (i = 0; i < n; i++) {
 		v = vms[plan[i].index];
 		v->plan_timeout_ms = (unsigned int)plan[i].timeout_ms;
 		v->plan_batch = plan[i].batch;
 		if (sup_timer_start(s, &v->plan_t, (uint64_t)plan[i].at_ms,
-		    sup_shutdown_fire, v) != 0)
-			(void)sup_stop_vm(v, SUP_WHO_VMMD, true, 0);
+		    sup_plan_fire, v) != 0) {
+			v->plan_timeout_ms = 0;
+			sup_plan_fire(v);
+		}
 	}
-	vmmd_info("shutdown: stopping %zu VM(s)", n);
 out:
 	free(plan);
 	free(vms);
 	free(defs);
+	return n;
 }
 
 /* Start the next batch now when every VM of the earlier ones is down. */
 static void
-sup_shutdown_early(struct sup *s)
+sup_plan_early(struct sup *s)
 {
 	unsigned int next = UINT_MAX;
 	struct sup_vm *v;
@@ -421,10 +480,218 @@ sup_shutdown_early(struct sup *s)
 	TAILQ_FOREACH(v, &s->vms, link) {
 		if (v->plan_t != NULL && v->plan_batch == next) {
 			sup_timer_stop(&v->plan_t);
-			sup_shutdown_fire(v);
+			sup_plan_fire(v);
 		}
 	}
 }
+
+/* -------------------------------------------------------------------------- */
+/* host.stop_all. */
+
+static void
+sup_all_free(struct sup_all *all)
+{
+	if (all == NULL)
+		return;
+	json_decref(all->stopped);
+	json_decref(all->forced);
+	free(all->vms);
+	free(all);
+}
+
+/* Every VM is down: the client is answered and VMs may start again. */
+static void
+sup_all_finish(struct sup_all *all)
+{
+	struct sup *s = all->s;
+	struct sup_op *op = all->op;
+	json_t *res;
+
+	sup_timer_stop(&all->deadline_t);
+	s->all = NULL;
+	vmmd_info("stop-all: %zu VM(s) stopped, %zu forced, in %lld ms",
+	    json_array_size(all->stopped), json_array_size(all->forced),
+	    (long long)(vmmd_now_ms() - all->started_ms));
+	res = json_pack("{s:O, s:O}", "stopped", all->stopped, "forced",
+	    all->forced);
+	if (all->fail[0] != '\0')
+		sup_op_fail(s, op, RPC_E_FAILED, res, "%s", all->fail);
+	else if (res == NULL)
+		sup_op_fail(s, op, RPC_E_INTERNAL, NULL, "out of memory");
+	else {
+		op->result = res;
+		sup_op_finish(s, op);
+	}
+	sup_all_free(all);
+}
+
+/*
+ * The stop of one VM is over (its worker is gone), or failed (vmmd is
+ * shutting down and leaves it running).  A VM still running when its
+ * share of the deadline ran out counts as forced.
+ */
+static void
+sup_all_vm_done(void *arg, json_t *result, struct rpc_error *err)
+{
+	struct sup_all_vm *av = arg;
+	struct sup_all *all = av->all;
+	json_t *to;
+
+	json_decref(result);
+	av->done = true;
+	if (err != NULL) {
+		if (all->fail[0] == '\0')
+			snprintf(all->fail, sizeof(all->fail), "%s",
+			    err->message);
+	} else {
+		if (av->fired_ms != 0 &&
+		    vmmd_now_ms() - av->fired_ms >= (int64_t)av->grace_ms)
+			av->forced = true;
+		to = av->forced ? all->forced : all->stopped;
+		if (json_array_append_new(to, json_string(av->name)) != 0)
+			vmmd_warnx("stop-all: out of memory");
+	}
+	if (--all->left == 0)
+		sup_all_finish(all);
+	else if (!all->s->shutting)
+		sup_plan_early(all->s);
+}
+
+/* The deadline: a worker still there is forced and killed. */
+static void
+sup_all_deadline(void *arg)
+{
+	struct sup_all *all = arg;
+	struct sup_all_vm *av;
+	struct sup_vm *v;
+	size_t i;
+
+	for (i = 0; i < all->n; i++) {
+		av = &all->vms[i];
+		if (av->done || av->v->w == NULL)
+			continue;
+		v = av->v;
+		av->forced = true;
+		sup_timer_stop(&v->plan_t);
+		vmmd_warnx("vm %s: still running at the stop-all deadline; "
+		    "killing its worker (pid %d)", v->name, (int)v->w->pid);
+		(void)sup_stop_vm(v, all->op->who, true, 0);
+		if (v->w != NULL)
+			(void)sup_worker_kill(v->w, SIGKILL);
+	}
+}
+
+/*
+ * Everything a stop-all needs, allocated before anything changes: its
+ * entries, and one stop operation per VM with a worker (in ops).
+ */
+static struct sup_all *
+sup_all_new(struct sup *s, const char *who, sup_done_fn *done, void *arg,
+    struct sup_op ***opsp)
+{
+	struct sup_op **ops = NULL;
+	struct sup_all *all;
+	struct sup_vm *v;
+	size_t n = sup_active(s), i = 0;
+
+	if ((all = calloc(1, sizeof(*all))) == NULL)
+		return NULL;
+	all->s = s;
+	all->n = all->left = n;
+	all->started_ms = vmmd_now_ms();
+	if ((all->vms = calloc(n + 1, sizeof(*all->vms))) == NULL ||
+	    (ops = calloc(n + 1, sizeof(*ops))) == NULL ||
+	    (all->stopped = json_array()) == NULL ||
+	    (all->forced = json_array()) == NULL ||
+	    (all->op = sup_op_new(SUP_OP_STOP, who, done, arg)) == NULL)
+		goto fail;
+	TAILQ_FOREACH(v, &s->vms, link) {
+		if (v->w == NULL)
+			continue;
+		all->vms[i].all = all;
+		all->vms[i].v = v;
+		snprintf(all->vms[i].name, sizeof(all->vms[i].name), "%s",
+		    v->name);
+		if ((ops[i] = sup_op_new(SUP_OP_STOP, who, sup_all_vm_done,
+		    &all->vms[i])) == NULL)
+			goto fail;
+		i++;
+	}
+	*opsp = ops;
+	return all;
+fail:
+	for (i = 0; ops != NULL && i < n; i++)
+		free(ops[i]);
+	free(ops);
+	free(all->op);
+	sup_all_free(all);
+	return NULL;
+}
+
+/*
+ * No VM is to start any more: a restart waiting out its backoff is
+ * cancelled (the VM counts as stopped), a pending autostart dropped.
+ */
+static void
+sup_all_cancel_starts(struct sup_all *all)
+{
+	struct sup_vm *v, *next;
+
+	for (v = TAILQ_FIRST(&all->s->vms); v != NULL; v = next) {
+		next = TAILQ_NEXT(v, link);
+		if (v->w != NULL)
+			continue;
+		sup_timer_stop(&v->plan_t);
+		if (v->rt.state != DB_STATE_STARTING)
+			continue;
+		if (json_array_append_new(all->stopped,
+		    json_string(v->name)) != 0)
+			vmmd_warnx("stop-all: out of memory");
+		sup_cancel_start(v, all->op->who);
+	}
+}
+
+int
+sup_stop_all(struct sup *s, const struct peer *p, unsigned int timeout_s,
+    sup_done_fn *done, void *arg, struct rpc_error *err)
+{
+	int64_t deadline = (int64_t)timeout_s * 1000, margin;
+	struct sup_op **ops = NULL;
+	struct sup_all *all;
+	size_t i;
+
+	if (sup_halting(s))
+		return rpc_error_set(err, RPC_E_BUSY, NULL, "%s", s->shutting ?
+		    "vmmd is shutting down" : "a host.stop_all is under way "
+		    "already");
+	if ((all = sup_all_new(s, sup_who(p), done, arg, &ops)) == NULL)
+		return sup_nomem(err);
+	if (sup_timer_start(s, &all->deadline_t, (uint64_t)deadline,
+	    sup_all_deadline, all) != 0) {
+		for (i = 0; i < all->n; i++)
+			free(ops[i]);
+		free(ops);
+		free(all->op);
+		sup_all_free(all);
+		return sup_nomem(err);
+	}
+	s->all = all;
+	for (i = 0; i < all->n; i++)
+		TAILQ_INSERT_TAIL(&all->vms[i].v->stops, ops[i], link);
+	free(ops);
+	sup_all_cancel_starts(all);
+	margin = deadline / SUP_ALL_MARGIN_DIV;
+	if (margin > SUP_ALL_MARGIN_MS)
+		margin = SUP_ALL_MARGIN_MS;
+	vmmd_info("stop-all: %s: stopping %zu VM(s) within %u s",
+	    all->op->who, sup_plan_stops(s, deadline - margin), timeout_s);
+	if (all->n == 0)
+		sup_all_finish(all);
+	return 0;
+}
+
+/* -------------------------------------------------------------------------- */
+/* vmmd's shutdown. */
 
 /*
  * Where the shutdown stands: while VMs are being stopped, wait for them;
@@ -440,7 +707,7 @@ sup_shutdown_step(struct sup *s)
 	if (!s->shutting || s->shut_closing)
 		return;
 	if (s->stopping_vms && sup_active(s) > 0) {
-		sup_shutdown_early(s);
+		sup_plan_early(s);
 		return;
 	}
 	s->shut_closing = true;
@@ -486,6 +753,7 @@ sup_shutdown(struct sup *s, void (*cb)(void *), void *arg)
 			sup_timer_stop(&v->restart_t);
 	}
 	if (s->stopping_vms)
-		sup_shutdown_plan(s);
+		vmmd_info("shutdown: stopping %zu VM(s)",
+		    sup_plan_stops(s, SUP_SHUTDOWN_MS));
 	sup_shutdown_step(s);
 }

@@ -26,9 +26,9 @@ sup_start(struct sup *s, const struct peer *p, const char *name,
 
 	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
 		return rc;
-	if (s->shutting)
-		return rpc_error_set(err, RPC_E_BUSY, NULL, "vmmd is shutting "
-		    "down");
+	if (sup_halting(s))
+		return rpc_error_set(err, RPC_E_BUSY, NULL, "%s",
+		    sup_halt_why(s));
 	/* Two starts of one VM: both finish when it runs. */
 	if (v->rt.state != DB_STATE_STARTING &&
 	    vmstate_next(v->rt.state, VMSTATE_EV_START_REQUESTED, &to) != 0)
@@ -96,9 +96,9 @@ sup_restart(struct sup *s, const struct peer *p, const char *name,
 
 	if ((rc = sup_lookup(s, name, true, &v, err)) != 0)
 		return rc;
-	if (s->shutting)
-		return rpc_error_set(err, RPC_E_BUSY, NULL, "vmmd is shutting "
-		    "down");
+	if (sup_halting(s))
+		return rpc_error_set(err, RPC_E_BUSY, NULL, "%s",
+		    sup_halt_why(s));
 	if ((op = sup_op_new(SUP_OP_RESTART, sup_who(p), done, arg)) == NULL)
 		return sup_nomem(err);
 	return sup_stop_op(v, op, force, timeout_s, err);

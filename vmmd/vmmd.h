@@ -22,6 +22,8 @@
 
 #define VMMD_VERSION	"0.1.0"
 
+struct metrics;
+struct events;
 struct server;
 struct sup;
 
@@ -32,17 +34,21 @@ struct vmmd {
 	struct db *db;
 	struct server *server;
 	struct sup *sup;
+	struct events *events;		/* events.c: subscriptions */
 	struct nvmm_capability cap;	/* from nvmm_root_init's device */
 	const char *backend;		/* "nvmm" or "kvm": the device used */
 	int64_t started_ms;		/* CLOCK_REALTIME */
 	/* rpc_methods with vmmd's handlers bound (methods.c). */
 	struct rpc_method *methods;
+	/* The daemon's own counters, fed by the server (metrics.h). */
+	struct metrics *metrics;
 };
 
 /*
  * A caller, from the transport only (ARCHITECTURE.md section 5): its role
  * and its identity as written in the event log ("uid 1000 pid 4242" on a
- * UNIX socket, "vmmd" for the daemon's own actions).
+ * UNIX socket, "tls SUBJECT FINGERPRINT (ADDR)" over TLS, "vmmd" for the
+ * daemon's own actions).
  */
 struct peer {
 	enum rpc_role role;
@@ -50,6 +56,10 @@ struct peer {
 	gid_t gid;
 	pid_t pid;
 	char who[DB_WHO_MAX + 1];
+	/* TLS only: the client's address and certificate. */
+	char addr[64];			/* "ADDR:PORT" */
+	char fingerprint[104];		/* "SHA256:AB:..." */
+	char subject[160];		/* RFC 2253 */
 };
 
 /* Milliseconds since the epoch (CLOCK_REALTIME), as the database keeps. */
@@ -61,6 +71,13 @@ int64_t	vmmd_now_ms(void);
  */
 int	methods_init(struct vmmd *d);
 void	methods_free(struct vmmd *d);
+
+/*
+ * A database failure (rc from db.h, reason in db_errmsg) as an RPC error
+ * for a handler to return: out of memory, a full disk (nothing was
+ * changed), busy, or internal.
+ */
+int	methods_db_error(struct vmmd *d, int rc, struct rpc_error *err);
 
 /*
  * log.c: one line per message, to stderr in the foreground (-d), else to

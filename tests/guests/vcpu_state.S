@@ -8,7 +8,10 @@
  * Offset 0x80 runs at CPL3, natively on this host: it stores MXCSR into
  * 0x5120 (the CPL0 emulation has no STMXCSR), XMM0 and FCW as above, then
  * ends the run with UD2, a triple fault (SHUTDOWN exit) with the
- * harness's IDT limit of 0.  Expectations: tests/test_vcpu.c.
+ * harness's IDT limit of 0.
+ *
+ * Offset 0xC0 halts with the CPUID vendor (leaf 0) in EBX, EDX, ECX.
+ * Expectations: tests/test_vcpu.c.
  */
 	.code64
 
@@ -40,3 +43,9 @@
 	movdqu	%xmm0, 0x5100
 	fnstcw	0x5110
 	ud2
+
+	.org	0xC0
+	xor	%eax, %eax
+	xor	%ecx, %ecx
+	cpuid
+	hlt
