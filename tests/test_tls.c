@@ -30,7 +30,7 @@
 /* A daemon with a PKI: DIR/pki (ours) and DIR/other (an unknown CA). */
 struct tt {
 	struct vd *d;
-	int port;
+	int port, mport;		/* tls-listen, metrics-listen */
 	char pki[64], other[64];	/* under vd's dir (32 bytes) */
 	char ca[80];
 };
@@ -105,7 +105,11 @@ setup(void **state)
 	    err, sizeof(err)) != 0)
 		fail_msg("fingerprint: %s", err);
 	tt.port = vd_free_port();
+	do
+		tt.mport = vd_free_port();
+	while (tt.mport == tt.port);
 	snprintf(extra, sizeof(extra),
+	    "metrics-listen \"127.0.0.1:%d\"\n"
 	    "tls-listen \"127.0.0.1:%d\"\n"
 	    "tls-certificate \"%s/server.pem\"\n"
 	    "tls-key \"%s/server.key\"\n"
@@ -116,7 +120,7 @@ setup(void **state)
 	    "tls-role readonly fingerprint \"%s\"\n"
 	    "handshake-timeout 2\n"
 	    "max-clients 300\n",
-	    tt.port, tt.pki, tt.pki, tt.ca, tt.pki, fp);
+	    tt.mport, tt.port, tt.pki, tt.pki, tt.ca, tt.pki, fp);
 	/* vd_prepare wrote the harness's lines; ours follow them. */
 	vd_append_conf(d, extra);
 	vd_spawn(d);
@@ -474,6 +478,43 @@ test_slow_handshakes(void **state)
 /* -------------------------------------------------------------------------- */
 /* Events and audit. */
 
+/* vmmctl over TLS with NAME's certificate; the arguments after name. */
+static void
+ctl_tls(struct vd_out *o, const char *name, ...)
+{
+	const char *argv[32];
+	char uri[64];
+	va_list ap;
+	size_t n = 0;
+
+	snprintf(uri, sizeof(uri), "tls://localhost:%d", tt.port);
+	argv[n++] = VD_VMMCTL;
+	argv[n++] = "--connect";
+	argv[n++] = uri;
+	argv[n++] = "--cert";
+	argv[n++] = crt(tt.pki, name);
+	argv[n++] = "--key";
+	argv[n++] = key(tt.pki, name);
+	argv[n++] = "--ca";
+	argv[n++] = tt.ca;
+	va_start(ap, name);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	vd_exec(o, argv, NULL, VD_TIMEOUT_MS);
+}
+
+static size_t
+count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
 /* The next "event" notification of c (from its notes first). */
 static json_t *
 next_event(struct vc *c)
@@ -506,6 +547,7 @@ test_event_replay(void **state)
 	json_t *r, *ev, *p;
 	json_int_t last = 0, seq;
 	struct vc admin, sub;
+	struct vd_out o;
 	int i;
 
 	tls_as(&admin, "admin");
@@ -557,6 +599,13 @@ test_event_replay(void **state)
 	    last + 4);
 	json_decref(ev);
 
+	/* vmmctl events over TLS prints the same log, one line each. */
+	ctl_tls(&o, "readonly", "events", "--kind", "vm.", NULL);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(count_lines(o.out), 6);
+	assert_non_null(strstr(o.out, " vm.undefine "));
+	vd_out_free(&o);
+
 	/* events.list pages the same log. */
 	r = vc_result(&admin, "events.list", json_pack("{s:I,s:i}", "after",
 	    last, "limit", 2));
@@ -575,6 +624,7 @@ test_audit(void **state)
 	struct vd *d = *state;
 	json_t *r, *recs, *a, *err = NULL;
 	struct vc adm, ro, ux;
+	struct vd_out o;
 	size_t i, n;
 	bool saw_define = false, saw_denied = false, saw_unix = false;
 
@@ -629,10 +679,79 @@ test_audit(void **state)
 	}
 	assert_true(saw_define && saw_denied && saw_unix);
 	json_decref(r);
+	ctl_tls(&o, "admin", "audit", NULL);
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.out, " vm.start -32004 \"vm.start needs the "
+	    "operator role\" readonly tls SHA256:"));
+	vd_out_free(&o);
+	ctl_tls(&o, "readonly", "audit", NULL);
+	assert_int_equal(o.status, 1);
+	assert_non_null(strstr(o.err, "audit.list needs the admin role"));
+	vd_out_free(&o);
 	vc_close(&adm);
 	vc_close(&ro);
 	vc_close(&ux);
 	vd_passed(d);
+}
+
+/*
+ * The sample monitoring agent (tests/monitor-agent, Python's standard
+ * library only) with the read-only certificate: lists, follows events
+ * from the start of the log, scrapes both ways, and cannot start a VM.
+ */
+static void
+test_monitor_agent(void **state)
+{
+	char conn[32], metrics[32];
+	struct vd_out o;
+	struct vc adm;
+
+	tls_as(&adm, "admin");
+	define(&adm, "mon-1");
+	define(&adm, "mon-2");
+	vc_close(&adm);
+	snprintf(conn, sizeof(conn), "localhost:%d", tt.port);
+	snprintf(metrics, sizeof(metrics), "localhost:%d", tt.mport);
+	vd_exec(&o, (const char *const[]){ SRC_DIR "/tests/monitor-agent",
+	    "--connect", conn, "--metrics", metrics, "--cert",
+	    crt(tt.pki, "readonly"), "--key", key(tt.pki, "readonly"),
+	    "--ca", tt.ca, "--events", "2", NULL }, NULL, 30000);
+	if (o.status != 0)
+		fail_msg("monitor-agent: status %d: %s", o.status, o.err);
+	print_message("%s", o.out);
+	assert_non_null(strstr(o.out, "vm mon-1 defined\nvm mon-2 defined\n"));
+	assert_non_null(strstr(o.out, " vm.define "));
+	assert_non_null(strstr(o.out, "metrics https 200 "));
+	assert_non_null(strstr(o.out, "denied vm.start -32004\n"));
+	vd_out_free(&o);
+	vd_passed(*state);
+}
+
+/* HTTPS /metrics: a role is needed; only GET /metrics is served. */
+static void
+test_metrics_https(void **state)
+{
+	char cmd[1024];
+	struct vd_out o;
+
+	snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null -w '%%{http_code} ' "
+	    "--cacert %s --cert %s --key %s https://localhost:%d/metrics; "
+	    "curl -sS -o /dev/null -w '%%{http_code} ' --cacert %s --cert %s "
+	    "--key %s https://localhost:%d/metrics; "
+	    "curl -sS -o /dev/null -w '%%{http_code} ' --cacert %s --cert %s "
+	    "--key %s https://localhost:%d/other; "
+	    "curl -sS -o /dev/null -w '%%{http_code}' -X POST --cacert %s "
+	    "--cert %s --key %s https://localhost:%d/metrics",
+	    tt.ca, crt(tt.pki, "readonly"), key(tt.pki, "readonly"), tt.mport,
+	    tt.ca, crt(tt.pki, "ro2"), key(tt.pki, "ro2"), tt.mport,
+	    tt.ca, crt(tt.pki, "op1"), key(tt.pki, "op1"), tt.mport,
+	    tt.ca, crt(tt.pki, "admin"), key(tt.pki, "admin"), tt.mport);
+	vd_exec(&o, (const char *const[]){ "/bin/sh", "-c", cmd, NULL },
+	    NULL, 30000);
+	assert_string_equal(o.out, "200 403 404 405");
+	vd_out_free(&o);
+	assert_serving();
+	vd_passed(*state);
 }
 
 int
@@ -658,6 +777,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_event_replay, setup,
 		    vd_teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup,
+		    vd_teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_agent, setup,
+		    vd_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_https, setup,
 		    vd_teardown),
 	};
 

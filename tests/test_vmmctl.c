@@ -50,6 +50,7 @@
 #include "../vmmctl/cmd.c"
 #include "../vmmctl/conf.c"
 #include "../vmmctl/console.c"
+#include "../vmmctl/logs.c"
 #include "../vmmctl/print.c"
 #include "../vmmctl/tls.c"
 #include "testutil.h"
@@ -362,6 +363,11 @@ test_cmd_table(void **state)
 		{ "vmmctl reset a", false, "vm.reset" },
 		{ "vmmctl pause a", false, "vm.pause" },
 		{ "vmmctl resume a", false, "vm.resume" },
+		{ "vmmctl events", true, "events.list" },
+		{ "vmmctl events --follow --after 7 --kind vm.", true,
+		    "events.subscribe" },
+		{ "vmmctl audit", false, "audit.list" },
+		{ "vmmctl metrics", true, "host.metrics" },
 	};
 	char buf[256], err[256], *argv[ARGV_MAX];
 	const struct ctl_cmd *c;
@@ -377,7 +383,8 @@ test_cmd_table(void **state)
 		assert_non_null(c->run);
 		assert_ptr_equal(args_lookup(c->name), c);
 	}
-	assert_int_equal(n, NITEMS(cases) - 1);	/* console is there twice */
+	/* console and events are there twice. */
+	assert_int_equal(n, NITEMS(cases) - 2);
 	for (i = 0; i < NITEMS(cases); i++) {
 		assert_int_equal(args_parse(split(cases[i].argv, buf,
 		    sizeof(buf), argv), argv, &a, err, sizeof(err)), 0);

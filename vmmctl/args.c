@@ -249,6 +249,16 @@ args_value(struct ctl_args *a, int idx, const char *val, char *err,
 			return args_fail(err, errlen, "--bytes must be an "
 			    "integer from 1 to %d", VMDEF_SCROLLBACK_MAX);
 		a->bytes = v;
+	} else if (idx == CTL_OI_AFTER) {
+		if (args_number(val, 0, LONG_MAX, &v) != 0)
+			return args_fail(err, errlen, "--after must be an "
+			    "integer of 0 or more");
+		a->after = v;
+	} else if (idx == CTL_OI_KIND) {
+		if (strlen(val) < 1 || strlen(val) > 63)
+			return args_fail(err, errlen, "--kind must have 1 to "
+			    "63 characters");
+		a->kind = val;
 	}
 	return 0;
 }

@@ -59,6 +59,13 @@ const struct ctl_cmd ctl_cmds[] = {
 	    print_stats, "show a running VM's vcpu, memory, console counters" },
 	{ "host", NULL, NULL, O(JSON), "host.info", 0, NULL, cmd_generic,
 	    print_host, "show the host's hypervisor, limits and VM counts" },
+	{ "events", NULL, NULL, O(FOLLOW) | O(AFTER) | O(KIND) | O(JSON),
+	    "events.list", O(FOLLOW), "events.subscribe", logs_events, NULL,
+	    "print the event log; with --follow, new events as they come" },
+	{ "audit", NULL, NULL, O(AFTER) | O(JSON), "audit.list", 0, NULL,
+	    logs_audit, NULL, "print who changed what, and the refused calls" },
+	{ "metrics", NULL, NULL, 0, "host.metrics", 0, NULL, logs_metrics,
+	    NULL, "print vmmd's metrics (Prometheus text format)" },
 	{ "version", NULL, NULL, O(JSON), "daemon.version", 0, NULL,
 	    cmd_version, print_version, "show the versions of vmmctl and vmmd" },
 	{ NULL, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL }

@@ -62,6 +62,10 @@ enum ctl_exit {
 	X(BYTES, "bytes", "N", "only the last N bytes of the scrollback") \
 	X(FOLLOW, "follow", NULL,					\
 	    "keep printing output as the guest writes it")		\
+	X(AFTER, "after", "SEQ",					\
+	    "only what follows sequence number SEQ")			\
+	X(KIND, "kind", "K",						\
+	    "only events of kind K, or of a prefix such as \"vm.\"")	\
 	X(JSON, "json", NULL, "print the daemon's answer as JSON")
 
 enum ctl_opt_index {
@@ -84,6 +88,8 @@ struct ctl_args {
 	const char *state, *prefix;	/* --state, --prefix */
 	int timeout;			/* --timeout, seconds */
 	long bytes;			/* --bytes */
+	long long after;		/* --after */
+	const char *kind;		/* --kind */
 	bool help;			/* -h, --help or "help": print it */
 	bool commands;			/* "help --commands": the table */
 	bool quiet;			/* -q */
@@ -188,6 +194,9 @@ void	cmd_print_error(FILE *out, const char *label, const json_t *error);
  * our certificate no role.
  */
 int	cmd_conn_lost(struct ctl *ctl, int err);
+
+/* logs.c: events [--follow], audit, metrics. */
+ctl_run_fn	logs_events, logs_audit, logs_metrics;
 
 /* conf.c */
 

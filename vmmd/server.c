@@ -30,6 +30,7 @@
 #define SRV_READ_BUF	(64 * 1024)	/* one read, shared by all */
 #define SRV_BACKLOG	128
 #define SRV_LINGER_MS	2000	/* a refused client's time to go */
+#define SRV_HTTP_HEAD_MAX 8192	/* an HTTP request's head, bytes */
 /* Unsent responses past which a client's requests are no longer read. */
 #define SRV_OUT_FACTOR	4		/* times max_message */
 
@@ -37,6 +38,7 @@ enum srv_listener_kind {
 	SRV_LISTEN_RW,		/* the read-write socket */
 	SRV_LISTEN_RO,		/* the read-only socket, 0666 */
 	SRV_LISTEN_TLS,		/* tls-listen: roles from certificates */
+	SRV_LISTEN_METRICS,	/* metrics-listen: HTTPS GET /metrics */
 	SRV_LISTEN_COUNT
 };
 
@@ -45,6 +47,7 @@ static const char *const srv_transport[SRV_LISTEN_COUNT] = {
 	[SRV_LISTEN_RW] = "unix",
 	[SRV_LISTEN_RO] = "unix-ro",
 	[SRV_LISTEN_TLS] = "tls",
+	[SRV_LISTEN_METRICS] = "tls",
 };
 
 /* A stream handle of either family. */
@@ -101,6 +104,9 @@ struct conn {
 	bool eof;		/* the client sent all it will send */
 	enum srv_listener_kind kind;	/* where it came from */
 	bool ready;		/* identified: requests may be read */
+	char *http;		/* metrics-listen: the request head so far */
+	size_t hlen;
+	bool answered;		/* metrics-listen: the response is out */
 	bool draining;		/* refused: reading until EOF to close */
 	bool refuse;		/* over max-clients: say so once ready */
 };
@@ -322,6 +328,7 @@ conn_unref(struct conn *c)
 		return;
 	rpc_reader_free(&c->rd);
 	obuf_free(&c->out);
+	free(c->http);
 	tls_conn_free(c->tls);
 	free(c);
 }
@@ -785,6 +792,127 @@ conn_eof(struct conn *c)
 static void	conn_tls_ready(struct conn *c);
 
 /*
+ * HTTPS /metrics (metrics-listen): one GET per connection, answered with
+ * metrics_scrape's text, then the connection closes.
+ */
+
+/* Send an HTTP/1.1 response and end the connection once it is out. */
+static void
+conn_http_reply(struct conn *c, const char *status, const char *ctype,
+    const char *body, size_t len)
+{
+	char head[256];
+	int n;
+
+	if (!c->open || c->answered)
+		return;
+	c->answered = true;
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", status,
+	    ctype, len);
+	if (obuf_append(&c->out, head, (size_t)n) != 0 ||
+	    obuf_append(&c->out, body, len) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
+	conn_eof(c);
+}
+
+static void
+conn_http_text(struct conn *c, const char *status, const char *text)
+{
+	conn_http_reply(c, status, "text/plain; charset=utf-8", text,
+	    strlen(text));
+}
+
+static void
+conn_http_scraped(void *arg, int rc, const char *ctype, const char *text,
+    size_t len)
+{
+	struct conn *c = arg;
+
+	c->inflight--;
+	if (rc != 0)
+		conn_http_text(c, "500 Internal Server Error", "the metrics "
+		    "could not be collected\n");
+	else
+		conn_http_reply(c, "200 OK", ctype, text, len);
+	conn_unref(c);
+}
+
+/* The request head is complete: "GET /metrics[?format=...] HTTP/1.x". */
+static void
+conn_http_request(struct conn *c)
+{
+	enum metrics_format f = METRICS_PROMETHEUS;
+	char *line = c->http, *target, *q;
+	size_t n;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "GET ", 4) != 0) {
+		conn_http_text(c, "405 Method Not Allowed", "only GET\n");
+		return;
+	}
+	target = line + 4;
+	n = strcspn(target, " ");
+	if (strcmp(target + n, " HTTP/1.1") != 0 &&
+	    strcmp(target + n, " HTTP/1.0") != 0) {
+		conn_http_text(c, "400 Bad Request", "not HTTP/1.x\n");
+		return;
+	}
+	target[n] = '\0';
+	if ((q = strchr(target, '?')) != NULL)
+		*q++ = '\0';
+	if (strcmp(target, "/metrics") != 0) {
+		conn_http_text(c, "404 Not Found", "only /metrics\n");
+		return;
+	}
+	if (q != NULL && strcmp(q, "format=openmetrics") == 0)
+		f = METRICS_OPENMETRICS;
+	else if (q != NULL && q[0] != '\0' &&
+	    strcmp(q, "format=prometheus") != 0) {
+		conn_http_text(c, "400 Bad Request", "format=prometheus or "
+		    "format=openmetrics\n");
+		return;
+	}
+	c->inflight++;
+	if (metrics_scrape(c->srv->d, f, conn_http_scraped, conn_ref(c)) !=
+	    0) {
+		c->inflight--;
+		conn_unref(c);
+		conn_http_text(c, "500 Internal Server Error", "the metrics "
+		    "could not be collected\n");
+	}
+}
+
+/* Request bytes on a metrics connection: gather the head, then act. */
+static void
+conn_http_feed(struct conn *c, const char *p, size_t n)
+{
+	char *nb;
+
+	if (c->answered || c->inflight > 0)
+		return;		/* one request per connection */
+	if (c->hlen + n >= SRV_HTTP_HEAD_MAX) {
+		conn_http_text(c, "431 Request Header Fields Too Large",
+		    "request head over 8192 bytes\n");
+		return;
+	}
+	if ((nb = realloc(c->http, c->hlen + n + 1)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->http = nb;
+	memcpy(c->http + c->hlen, p, n);
+	c->hlen += n;
+	c->http[c->hlen] = '\0';
+	if (strstr(c->http, "\r\n\r\n") != NULL ||
+	    strstr(c->http, "\n\n") != NULL)
+		conn_http_request(c);
+}
+
+/*
  * Ciphertext from a TLS client, in the shared read buffer: into the
  * engine, then the handshake until it completes, then the requests,
  * decrypted into the same buffer (free again once fed).
@@ -821,8 +949,12 @@ conn_tls_input(struct conn *c, const char *p, size_t n)
 	}
 	conn_idle_restart(c);
 	while (c->open && (got = tls_conn_read(c->tls, plain,
-	    sizeof(c->srv->rbuf))) > 0)
-		conn_feed(c, plain, (size_t)got);
+	    sizeof(c->srv->rbuf))) > 0) {
+		if (c->kind == SRV_LISTEN_METRICS)
+			conn_http_feed(c, plain, (size_t)got);
+		else
+			conn_feed(c, plain, (size_t)got);
+	}
 	if (!c->open)
 		return;
 	if (got == -EPIPE) {
@@ -1049,6 +1181,11 @@ conn_tls_ready(struct conn *c)
 	if (tls_conn_identify(c->tls, &role, fp, subject) != 0) {
 		vmmd_warnx("%s: refused: no tls-role matches %s (%s)",
 		    c->peer.who, subject, fp);
+		if (c->kind == SRV_LISTEN_METRICS) {
+			conn_http_text(c, "403 Forbidden", "no role for this "
+			    "certificate\n");
+			return;
+		}
 		conn_deny(c, RPC_E_PERMISSION_DENIED, json_pack("{s:s,s:s}",
 		    "fingerprint", fp, "subject", subject), "no role for this "
 		    "certificate");
@@ -1066,6 +1203,11 @@ conn_tls_ready(struct conn *c)
 	tls_conn_describe(c->tls, desc, sizeof(desc));
 	vmmd_debug("%s: connected with %s as %s", c->peer.who, desc,
 	    rpc_role_name(role));
+	if (c->refuse && c->kind == SRV_LISTEN_METRICS) {
+		conn_http_text(c, "503 Service Unavailable", "too many "
+		    "clients\n");
+		return;
+	}
 	if (c->refuse) {
 		conn_refuse(c);
 		return;
@@ -1158,7 +1300,7 @@ srv_accept(uv_stream_t *ls, int status)
 	c->open = true;
 	c->kind = l->kind;
 	metrics_clients(srv->d->metrics, srv_transport[c->kind], 1);
-	if (l->kind == SRV_LISTEN_TLS)
+	if (l->kind == SRV_LISTEN_TLS || l->kind == SRV_LISTEN_METRICS)
 		uv_tcp_init(srv->d->loop, &c->io.tcp);
 	else
 		uv_pipe_init(srv->d->loop, &c->io.pipe, 0);
@@ -1172,7 +1314,8 @@ srv_accept(uv_stream_t *ls, int status)
 	srv->nconns++;
 	snprintf(c->peer.who, sizeof(c->peer.who), "client");
 	if ((rc = uv_accept(ls, &c->io.s)) == 0)
-		rc = l->kind == SRV_LISTEN_TLS ? conn_tls_accept(c) :
+		rc = l->kind == SRV_LISTEN_TLS || l->kind ==
+		    SRV_LISTEN_METRICS ? conn_tls_accept(c) :
 		    conn_unix_accept(c, l->kind);
 	if (rc != 0) {
 		vmmd_warnx("%s: accept: %s", l->path, rc < 0 && rc > -4096 ?
@@ -1333,16 +1476,17 @@ srv_resolve(const char *text, struct sockaddr_storage *ss, char *err,
 	return 0;
 }
 
-/* The TLS listener at cfg.tls_listen. */
+/* A TLS listener: at cfg.tls_listen, or metrics-listen's. */
 static int
-srv_listen_tls(struct server *srv, struct listener *l, char *err,
+srv_listen_tls(struct server *srv, struct listener *l,
+    enum srv_listener_kind kind, const char *addr, char *err,
     size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int rc;
 
-	l->kind = SRV_LISTEN_TLS;
-	snprintf(l->path, sizeof(l->path), "%s", srv->d->cfg.tls_listen);
+	l->kind = kind;
+	snprintf(l->path, sizeof(l->path), "%s", addr);
 	if ((rc = srv_resolve(l->path, &ss, err, errlen)) != 0)
 		return rc;
 	uv_tcp_init(srv->d->loop, &l->io.tcp);
@@ -1350,8 +1494,8 @@ srv_listen_tls(struct server *srv, struct listener *l, char *err,
 	l->srv = srv;
 	if ((rc = uv_tcp_bind(&l->io.tcp, (struct sockaddr *)&ss, 0)) != 0 ||
 	    (rc = uv_listen(&l->io.s, SRV_BACKLOG, srv_accept)) != 0)
-		snprintf(err, errlen, "tls-listen %s: %s", l->path,
-		    uv_strerror(rc));
+		snprintf(err, errlen, "%s %s: %s", kind == SRV_LISTEN_TLS ?
+		    "tls-listen" : "metrics-listen", l->path, uv_strerror(rc));
 	return rc;
 }
 
@@ -1366,7 +1510,7 @@ server_reload_tls(struct vmmd *d, char *err, size_t errlen)
 	struct tls_ctx *t;
 	int rc;
 
-	if (d->cfg.tls_listen[0] == '\0')
+	if (d->cfg.tls_listen[0] == '\0' && d->cfg.metrics_listen[0] == '\0')
 		return 0;
 	if ((rc = tls_ctx_new(&d->cfg, &t, err, errlen)) != 0)
 		return rc;
@@ -1417,10 +1561,13 @@ server_start(struct vmmd *d, char *err, size_t errlen)
 	    SRV_LISTEN_RW, err, errlen)) != 0 ||
 	    (rc = srv_listen(srv, &srv->ls[SRV_LISTEN_RO],
 	    d->cfg.readonly_socket, SRV_LISTEN_RO, err, errlen)) != 0 ||
+	    (rc = server_reload_tls(d, err, errlen)) != 0 ||
 	    (d->cfg.tls_listen[0] != '\0' &&
-	    ((rc = server_reload_tls(d, err, errlen)) != 0 ||
-	    (rc = srv_listen_tls(srv, &srv->ls[SRV_LISTEN_TLS], err,
-	    errlen)) != 0))) {
+	    (rc = srv_listen_tls(srv, &srv->ls[SRV_LISTEN_TLS],
+	    SRV_LISTEN_TLS, d->cfg.tls_listen, err, errlen)) != 0) ||
+	    (d->cfg.metrics_listen[0] != '\0' &&
+	    (rc = srv_listen_tls(srv, &srv->ls[SRV_LISTEN_METRICS],
+	    SRV_LISTEN_METRICS, d->cfg.metrics_listen, err, errlen)) != 0)) {
 		srv_close_listeners(srv);
 		return rc;
 	}
@@ -1428,6 +1575,9 @@ server_start(struct vmmd *d, char *err, size_t errlen)
 	    d->cfg.socket, d->cfg.readonly_socket);
 	if (d->cfg.tls_listen[0] != '\0')
 		vmmd_info("listening on %s (TLS)", d->cfg.tls_listen);
+	if (d->cfg.metrics_listen[0] != '\0')
+		vmmd_info("listening on %s (HTTPS /metrics)",
+		    d->cfg.metrics_listen);
 	return 0;
 }
 
