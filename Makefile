@@ -416,9 +416,14 @@ $(KMOD_OUT)/nvmm.ko: $(KMOD_SRCS) FORCE
 	$(Q)$(MAKE) --no-print-directory -C $(KDIR) \
 		M=$(abspath $(KMOD_OUT)) W=1 modules
 
+# Unsigned (sign it for Secure Boot as the host does).  The headers carry
+# no System.map, so depmod runs here (a package runs it at install).
 install-kmod: kmod
 	$(MAKE) --no-print-directory -C $(KDIR) M=$(abspath $(KMOD_OUT)) \
-		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) \
+		CONFIG_MODULE_SIG_ALL= modules_install
+	[ -n "$(DESTDIR)" ] || depmod \
+		$$(modinfo -F vermagic $(KMOD_OUT)/nvmm.ko | cut -d' ' -f1)
 	install -D -m 0644 etc/60-nvmm.rules $(DESTDIR)$(UDEVDIR)/60-nvmm.rules
 	install -D -m 0644 kmod/nvmm.4 $(DESTDIR)$(MANDIR)/man4/nvmm.4
 	[ -n "$(DESTDIR)" ] || getent group nvmm >/dev/null || \
@@ -431,7 +436,8 @@ check-kmod: all $(KMOD_TEST_BINS)
 		KMOD_OUT=$(KMOD_HARNESS_OUT) && \
 	tests/harness/run-vmhost --cache $(HARNESS_DIR) \
 		--work $(B)/harness-kmod --timeout $(HARNESS_TIMEOUT) \
-		$(HARNESS_FLAGS) --module $(KMOD_HARNESS_OUT)/nvmm.ko \
+		$(HARNESS_FLAGS) --check-dmesg \
+		--module $(KMOD_HARNESS_OUT)/nvmm.ko \
 		--file $(KMOD_HARNESS_OUT)/nvmm.ko --env LIBVMM_BACKEND=gate \
 		--env NVMM_TEST_REQUIRE=1 \
 		--env NVMM_TEST_KO=$(abspath $(KMOD_HARNESS_OUT))/nvmm.ko \
@@ -440,9 +446,9 @@ check-kmod: all $(KMOD_TEST_BINS)
 # ---------------------------------------------------------------------------
 # Service integration: rc.d/vmmd (rc.subr(8)) and rc.d/vmmd.service
 # (systemd), the examples, bash completion, and nvmm.4 and the udev rule
-# of kmod/ when they exist.  The service files name /usr/local paths;
-# install rewrites them to the directories below.  Nothing is written to
-# /etc unless the udev rule goes there: /etc/vmmd.conf stays the
+# (in UDEVDIR, as install-kmod does) when they exist.  The service files
+# name /usr/local paths; install rewrites them to the directories below.
+# Nothing is written to /etc but the udev rule: /etc/vmmd.conf stays the
 # administrator's (vmmd runs on the defaults without it, which the example
 # spells out).  tests/test_service checks it all: shellcheck, mandoc,
 # systemd-analyze, a DESTDIR install and uninstall, the rc.d script
@@ -454,8 +460,6 @@ RCDIR		?= $(PREFIX)/etc/rc.d
 SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 EXAMPLESDIR	?= $(PREFIX)/share/examples/vmm
 BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
-# udev reads /etc/udev/rules.d and /usr/lib/udev/rules.d, not /usr/local.
-UDEVRULESDIR	?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 
 SERVICE_NVMM4	:= $(wildcard kmod/nvmm.4)
 SERVICE_UDEV	:= $(wildcard etc/60-nvmm.rules)
@@ -477,12 +481,14 @@ install-service: $(EXAMPLE_GUESTS:%=$(B)/tests/guests/%)
 		$(DESTDIR)$(EXAMPLESDIR)/guests $(DESTDIR)$(BASHCOMPDIR)
 	$(SERVICE_SED) rc.d/vmmd > $(DESTDIR)$(RCDIR)/vmmd
 	chmod 0755 $(DESTDIR)$(RCDIR)/vmmd
-	$(SERVICE_SED) rc.d/vmmd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service
+	$(SERVICE_SED) rc.d/vmmd.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service
 	$(SERVICE_SED) etc/vmmd.conf > $(DESTDIR)$(EXAMPLESDIR)/vmmd.conf
 	chmod 0644 $(DESTDIR)$(EXAMPLESDIR)/vmmd.conf
 	for f in $(notdir $(EXAMPLE_DEFS)); do \
-		$(SERVICE_SED) etc/examples/$$f > $(DESTDIR)$(EXAMPLESDIR)/$$f && \
+		$(SERVICE_SED) etc/examples/$$f \
+		    > $(DESTDIR)$(EXAMPLESDIR)/$$f && \
 		chmod 0644 $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
 	done
 	for g in $(EXAMPLE_GUESTS); do \
@@ -492,17 +498,18 @@ install-service: $(EXAMPLE_GUESTS:%=$(B)/tests/guests/%)
 	install -m 0644 vmmctl/vmmctl.bash $(DESTDIR)$(BASHCOMPDIR)/vmmctl
 	$(if $(SERVICE_NVMM4),install -d $(DESTDIR)$(MANDIR)/man4 && \
 		install -m 0644 kmod/nvmm.4 $(DESTDIR)$(MANDIR)/man4/nvmm.4)
-	$(if $(SERVICE_UDEV),install -d $(DESTDIR)$(UDEVRULESDIR) && \
+	$(if $(SERVICE_UDEV),install -d $(DESTDIR)$(UDEVDIR) && \
 		install -m 0644 etc/60-nvmm.rules \
-		$(DESTDIR)$(UDEVRULESDIR)/60-nvmm.rules)
+		$(DESTDIR)$(UDEVDIR)/60-nvmm.rules)
 
 uninstall-service:
 	rm -f $(DESTDIR)$(RCDIR)/vmmd $(DESTDIR)$(SYSTEMDUNITDIR)/vmmd.service \
 		$(DESTDIR)$(EXAMPLESDIR)/vmmd.conf \
 		$(EXAMPLE_DEFS:etc/examples/%=$(DESTDIR)$(EXAMPLESDIR)/%) \
 		$(EXAMPLE_GUESTS:%=$(DESTDIR)$(EXAMPLESDIR)/guests/%) \
-		$(DESTDIR)$(BASHCOMPDIR)/vmmctl $(DESTDIR)$(MANDIR)/man4/nvmm.4 \
-		$(DESTDIR)$(UDEVRULESDIR)/60-nvmm.rules
+		$(DESTDIR)$(BASHCOMPDIR)/vmmctl \
+		$(DESTDIR)$(MANDIR)/man4/nvmm.4 \
+		$(DESTDIR)$(UDEVDIR)/60-nvmm.rules
 	rmdir $(DESTDIR)$(EXAMPLESDIR)/guests $(DESTDIR)$(EXAMPLESDIR) \
 		2> /dev/null || true
 
@@ -514,9 +521,9 @@ uninstall-service:
 all: libvmm worker $(VMMD_BIN) $(VMMCTL_BIN)
 
 test: all tests
-	$(Q)VMM_BUILD=$(abspath $(B)) tests/run-tests $(B)/tests \
-		$(TEST_BINS) $(TEST_SCRIPTS) $(FUZZ_BINS) \
-		$(B)/tests/compat_libnvmm
+	$(Q)VMM_BUILD=$(abspath $(B)) VMM_SAN=$(SAN) \
+		tests/run-tests $(B)/tests $(TEST_BINS) $(TEST_SCRIPTS) \
+		$(FUZZ_BINS) $(B)/tests/compat_libnvmm
 	$(Q)$(MAKE) --no-print-directory check-kmod
 
 bench: $(BENCH_BINS)

@@ -209,6 +209,13 @@ nvmm_ioc_machine_create(struct nvmm_session *s, union nvmm_ioc_buf *b)
 	return nvmm_mach_create(s, &b->mach.machid);
 }
 
+/* The caller cannot learn the new machine's id: it must not stay. */
+static void
+nvmm_ioc_machine_create_undo(struct nvmm_session *s, union nvmm_ioc_buf *b)
+{
+	nvmm_mach_destroy(s, b->mach.machid);
+}
+
 static long
 nvmm_ioc_machine_destroy(struct nvmm_session *s, union nvmm_ioc_buf *b)
 {
@@ -256,18 +263,21 @@ nvmm_ioc_ctl(struct nvmm_session *s, union nvmm_ioc_buf *b)
 
 /*
  * The argument is copied in for _IOW, out for _IOR (after a successful
- * handler), both for _IOWR, by the size in the ioctl number.
+ * handler), both for _IOWR, by the size in the ioctl number.  When the
+ * copy out fails, undo (if any) takes back what the handler did.
  */
 static const struct {
 	unsigned int cmd;
 	long (*fn)(struct nvmm_session *, union nvmm_ioc_buf *);
+	void (*undo)(struct nvmm_session *, union nvmm_ioc_buf *);
 } nvmm_iocs[] = {
-	{ NVMM_IOC_CAPABILITY,		nvmm_ioc_capability },
-	{ NVMM_IOC_MACHINE_CREATE,	nvmm_ioc_machine_create },
-	{ NVMM_IOC_MACHINE_DESTROY,	nvmm_ioc_machine_destroy },
-	{ NVMM_IOC_VCPU_CREATE,		nvmm_ioc_vcpu_create },
-	{ NVMM_IOC_VM_IOCTL,		nvmm_ioc_vm_ioctl },
-	{ NVMM_IOC_CTL,			nvmm_ioc_ctl },
+	{ NVMM_IOC_CAPABILITY,		nvmm_ioc_capability, NULL },
+	{ NVMM_IOC_MACHINE_CREATE,	nvmm_ioc_machine_create,
+	    nvmm_ioc_machine_create_undo },
+	{ NVMM_IOC_MACHINE_DESTROY,	nvmm_ioc_machine_destroy, NULL },
+	{ NVMM_IOC_VCPU_CREATE,		nvmm_ioc_vcpu_create, NULL },
+	{ NVMM_IOC_VM_IOCTL,		nvmm_ioc_vm_ioctl, NULL },
+	{ NVMM_IOC_CTL,			nvmm_ioc_ctl, NULL },
 };
 
 static long
@@ -289,8 +299,11 @@ nvmm_dev_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return -EFAULT;
 	rv = nvmm_iocs[i].fn(f->private_data, &b);
 	if (rv >= 0 && (_IOC_DIR(cmd) & _IOC_READ) &&
-	    copy_to_user(uarg, &b, size))
+	    copy_to_user(uarg, &b, size)) {
+		if (nvmm_iocs[i].undo != NULL)
+			nvmm_iocs[i].undo(f->private_data, &b);
 		return -EFAULT;
+	}
 	return rv;
 }
 

@@ -77,7 +77,7 @@ struct nvmm_kern_mach_info {
 	__u32 machid;			/* in for MACH_INFO */
 	__u32 nvcpus;			/* KVM vcpus created */
 	__u64 nram;			/* bytes in its KVM memory slots */
-	__s32 pid;			/* owner, in the caller's pid namespace */
+	__s32 pid;			/* owner, in the caller's pid ns */
 	__u32 uid;			/* owner's effective uid */
 	__s64 time;			/* creation, seconds since the Epoch */
 	__u32 flags;			/* NVMM_KERN_MACH_* */
@@ -105,15 +105,18 @@ struct nvmm_kern_ctl_stats {
 
 #define NVMM_KERN_IOC_TYPE	'N'
 
-#define NVMM_IOC_CAPABILITY	_IOR(NVMM_KERN_IOC_TYPE, 0, struct nvmm_kern_cap)
+#define NVMM_IOC_CAPABILITY	_IOR(NVMM_KERN_IOC_TYPE, 0, \
+				    struct nvmm_kern_cap)
 #define NVMM_IOC_MACHINE_CREATE	_IOR(NVMM_KERN_IOC_TYPE, 1, \
 				    struct nvmm_kern_machine)
 #define NVMM_IOC_MACHINE_DESTROY _IOW(NVMM_KERN_IOC_TYPE, 2, \
 				    struct nvmm_kern_machine)
-#define NVMM_IOC_VCPU_CREATE	_IOW(NVMM_KERN_IOC_TYPE, 4, struct nvmm_kern_vcpu)
+#define NVMM_IOC_VCPU_CREATE	_IOW(NVMM_KERN_IOC_TYPE, 4, \
+				    struct nvmm_kern_vcpu)
 #define NVMM_IOC_VM_IOCTL	_IOW(NVMM_KERN_IOC_TYPE, 16, \
 				    struct nvmm_kern_vm_ioctl)
-#define NVMM_IOC_CTL		_IOW(NVMM_KERN_IOC_TYPE, 20, struct nvmm_kern_ctl)
+#define NVMM_IOC_CTL		_IOW(NVMM_KERN_IOC_TYPE, 20, \
+				    struct nvmm_kern_ctl)
 
 #ifdef __KERNEL__
 #define NVMM_KERN_SIZE_CHECK(t, n) \

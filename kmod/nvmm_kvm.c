@@ -36,7 +36,7 @@ nvmm_kvm_init(void)
 
 	f = filp_open(NVMM_KVM_PATH, O_RDWR, 0);
 	if (IS_ERR(f)) {
-		pr_err("nvmm: %s: error %ld (is kvm-amd or kvm-intel loaded?)\n",
+		pr_err("nvmm: %s: error %ld (kvm-amd or kvm-intel loaded?)\n",
 		    NVMM_KVM_PATH, PTR_ERR(f));
 		return PTR_ERR(f);
 	}

@@ -511,7 +511,11 @@ event_check(const struct nvmm_vcpu_event *ev)
  * at RIP, which never holds in 64-bit mode, where INTO is invalid.  So #OF
  * goes in as an external interrupt of vector 4: the same gate and the same
  * frame (no error code, the current RIP); #OF is benign (SDM vol. 3A, table
- * 6-4), so no double-fault rule tells the two apart.
+ * 6-4), so no double-fault rule tells the two apart.  VMX refuses to enter
+ * with an external interrupt in an interrupt shadow (SDM vol. 3C, "Checks
+ * on Guest Non-Register State"), where an exception goes through: the
+ * shadow is dropped, as the delivery would drop it (the handler's IRET
+ * returns without one).
  */
 #define EXCP_OF		4
 
@@ -524,6 +528,8 @@ event_store(struct vmm_cpu *cpu, const struct nvmm_vcpu_event *ev)
 		ke->interrupt.injected = 1;
 		ke->interrupt.nr = EXCP_OF;
 		ke->interrupt.soft = 0;
+		ke->interrupt.shadow = 0;
+		ke->flags |= KVM_VCPUEVENT_VALID_SHADOW;
 	} else if (ev->type == NVMM_VCPU_EVENT_EXCP) {
 		ke->exception.injected = 1;
 		ke->exception.pending = 0;

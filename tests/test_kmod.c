@@ -801,8 +801,10 @@ test_sys_ioctls(void **state)
 	fd = kt_open(kt, O_RDONLY);
 	if ((kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) == -1)
 		fail_msg("/dev/kvm: %s", strerror(errno));
-	assert_int_equal(xioctl(fd, KVM_GET_API_VERSION, NULL), KVM_API_VERSION);
-	assert_int_equal(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
+	assert_int_equal(xioctl(fd, KVM_GET_API_VERSION, NULL),
+	    KVM_API_VERSION);
+	assert_int_equal(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY),
+	    1);
 	assert_int_equal(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS),
 	    ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS));
 	assert_int_equal(ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0),
@@ -912,6 +914,7 @@ test_machine_errors(void **state)
 	m.machid = (uint32_t)id;
 	m.rsvd = 1;
 	assert_int_equal(xioctl(fd, NVMM_IOC_MACHINE_DESTROY, &m), -EINVAL);
+	/* A machine whose id cannot be told is not made. */
 	assert_int_equal(xioctl(fd, NVMM_IOC_MACHINE_CREATE, NULL), -EFAULT);
 	assert_int_equal(xioctl(fd, NVMM_IOC_MACHINE_DESTROY, NULL), -EFAULT);
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
@@ -940,7 +943,9 @@ test_vm_allowlist(void **state)
 	struct kvm_pit_state2 pits;
 	struct kvm_irq_routing routing = { .nr = 0 };
 	struct kvm_msi msi = { .address_lo = 0xFEE00000, .flags = 0x80 };
-	struct kvm_msr_filter filter = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+	struct kvm_msr_filter filter = {
+		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
+	};
 	struct kvm_clock_data clock;
 	struct kvm_irqfd irqfd;
 	struct kvm_ioeventfd ioe;
@@ -1850,7 +1855,7 @@ test_list(void **state)
 	assert_int_equal(infos[2].machid, 0xA5A5A5A5);
 	count = 3;
 	assert_int_equal(mach_list(r, infos, &count), 3);
-	assert_int_equal(count, 5);
+	assert_int_equal(count, 4);
 	assert_int_equal(infos[1].machid, 1);
 	assert_int_equal(infos[1].flags, NVMM_KERN_MACH_OWN);
 	assert_int_equal(infos[2].flags, 0);
@@ -1881,6 +1886,125 @@ test_stats(void **state)
 	close(b);
 	assert_int_equal(mach_destroy(fd, (uint32_t)m), 0);
 	assert_int_equal(stats_fd(fd, (uint32_t)m), -ENOENT);
+}
+
+/* -------------------------------------------------------------------------- */
+/* Races: owners, forks and a root session that destroys at random. */
+
+#define RACE_KIDS	3
+#define RACE_ITERS	25	/* NVMM_TEST_RACE_ITERS for more */
+
+/*
+ * Is rv one of the answers a racing owner may get?  After root destroyed
+ * its machine the id is free: it may be gone (ENOENT), another's (EPERM),
+ * or the VM dead under a call in flight (EIO).
+ */
+static bool
+race_ok(int rv)
+{
+	return rv >= 0 || rv == -ENOENT || rv == -EPERM || rv == -EIO;
+}
+
+static int
+kid_race_grandchild(int fd)
+{
+	int id;
+
+	id = mach_create(fd);
+	if (id >= 0 && vcpu_create(fd, (uint32_t)id, 0) < 0)
+		return 1;
+	return id >= 0 ? 0 : 1;	/* exits with its machine */
+}
+
+/*
+ * One owner: sessions that come and go with machines, vcpus and RAM,
+ * sometimes a fork that makes a machine and exits.  Every answer must be
+ * one a racing owner may get.
+ */
+static int
+kid_race(int out, int in, void *arg)
+{
+	static uint8_t ram[64 * K] __attribute__((__aligned__(4096)));
+	const char *env = getenv("NVMM_TEST_RACE_ITERS");
+	int i, n, fd, id, rv, st;
+	pid_t pid;
+
+	(void)in;
+	n = env != NULL && atoi(env) > 0 ? atoi(env) : RACE_ITERS;
+	srand((unsigned)getpid());
+	for (i = 0; i < n; i++) {
+		if ((fd = dev_open(O_RDONLY | O_CLOEXEC)) < 0)
+			KID_FAIL(out, "open: %s", strerror(-fd));
+		if ((id = mach_create(fd)) < 0)
+			KID_FAIL(out, "create: %s", strerror(-id));
+		rv = vcpu_create(fd, (uint32_t)id, 0);
+		if (!race_ok(rv))
+			KID_FAIL(out, "vcpu: %d", rv);
+		if (rv >= 0)
+			close(rv);
+		rv = set_mem(fd, (uint32_t)id, 0, 0, sizeof(ram), ram);
+		if (!race_ok(rv))
+			KID_FAIL(out, "memory: %d", rv);
+		if (rand() % 4 == 0) {
+			if ((pid = fork()) == 0)
+				_exit(kid_race_grandchild(fd));
+			if (pid == -1 || waitpid(pid, &st, 0) != pid ||
+			    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				KID_FAIL(out, "grandchild");
+		}
+		if (rand() % 2 == 0) {
+			rv = mach_destroy(fd, (uint32_t)id);
+			if (!race_ok(rv) || rv == -EIO)
+				KID_FAIL(out, "destroy: %d", rv);
+		}
+		close(fd);
+	}
+	kid_say(out, "ok");
+	return 0;
+}
+
+static void
+test_race(void **state)
+{
+	struct nvmm_kern_mach_info infos[NVMM_KERN_MAX_MACHINES];
+	struct kid *kids[RACE_KIDS];
+	uint32_t count, id;
+	char buf[64];
+	struct kt *kt;
+	int r, i, rv, alive;
+
+	KT_BEGIN(kt, state);
+	r = kt_open(kt, O_WRONLY);
+	for (i = 0; i < RACE_KIDS; i++)
+		kids[i] = kid_start(kt, 0, NO_GROUP, kid_race, NULL);
+	/* The root session pokes at whatever exists until the owners end. */
+	do {
+		count = NVMM_KERN_MAX_MACHINES;
+		if ((rv = mach_list(r, infos, &count)) < 0)
+			fail_msg("list: %d", rv);
+		if (rv > 0) {
+			id = infos[rand() % rv].machid;
+			rv = stats_fd(r, id);
+			if (rv >= 0)
+				close(rv);
+			else if (rv != -ENOENT && rv != -ESRCH && rv != -EIO)
+				fail_msg("stats of %u: %d", id, rv);
+			rv = mach_info(r, id, &infos[0]);
+			if (rv != 0 && rv != -ENOENT)
+				fail_msg("info of %u: %d", id, rv);
+			rv = rand() % 3 == 0 ? mach_destroy(r, id) : 0;
+			if (rv != 0 && rv != -ENOENT)
+				fail_msg("destroy of %u: %d", id, rv);
+		}
+		for (i = alive = 0; i < RACE_KIDS; i++)
+			alive += waitpid(kids[i]->pid, NULL, WNOHANG) == 0;
+	} while (alive > 0);
+	for (i = 0; i < RACE_KIDS; i++) {
+		kid_hear(kids[i], buf, sizeof(buf));
+		kids[i]->pid = 0;
+	}
+	assert_int_equal(host_machines(), 0);
+	assert_int_equal(refcnt(), 1);
 }
 
 /* -------------------------------------------------------------------------- */
@@ -2018,6 +2142,7 @@ main(void)
 		T(test_ctl_errors),
 		T(test_list),
 		T(test_stats),
+		T(test_race),
 		T(test_refcnt),
 		T(test_unload),
 #undef T

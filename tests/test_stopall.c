@@ -300,9 +300,16 @@ test_deadline(void **state)
 	res = t_stop_all(&c, json_pack("{s:i}", "timeout", 3), &ms);
 	t_expect_json(res, "{\"stopped\": [], \"forced\": [\"y5\", \"x0\"]}");
 	json_decref(res);
-	/* Forced by the plan at 2.7 s, before the deadline. */
-	if (ms < 2600 || ms >= 3000)
+	/*
+	 * Forced by the plan at 2.7 s, before the deadline: not killed at
+	 * it (the answer itself may come a little later on a busy host).
+	 */
+	if (ms < 2600 || ms >= 3500)
 		fail_msg("host.stop_all took %lld ms", (long long)ms);
+	log = vd_log(d);
+	if (strstr(log, "stop-all deadline") != NULL)
+		fail_msg("killed at the deadline:\n%s", log);
+	free(log);
 	/*
 	 * x0's turn comes when y5's share is out: y5 is forced then by its
 	 * worker, so the two are about simultaneous.
@@ -322,7 +329,7 @@ test_deadline(void **state)
 	res = t_stop_all(&c, json_pack("{s:i}", "timeout", 2), &ms);
 	t_expect_json(res, "{\"stopped\": [], \"forced\": [\"hung\"]}");
 	json_decref(res);
-	if (ms < 2000 || ms > 2500)
+	if (ms < 2000 || ms > 3000)
 		fail_msg("host.stop_all took %lld ms", (long long)ms);
 	info = vd_info(&c, "hung");
 	assert_string_equal(vd_str(info, "state"), "stopped");

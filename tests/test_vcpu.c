@@ -526,25 +526,33 @@ test_msr(void **state)
 /* -------------------------------------------------------------------------- */
 /* Events. */
 
-/* Exceptions injected at the first instruction of vcpu_events.S. */
+/*
+ * Exceptions injected at the first instruction of vcpu_events.S, some in
+ * an interrupt shadow (as if a MOV SS had just run): an exception is
+ * delivered through it, and the handler's IRET would return without it.
+ */
 static const struct excp_case {
 	uint8_t vector;
 	bool has_error;		/* NVMM pushes one for 8, 10-14, 17 */
 	uint32_t error;
+	bool shadow;
 } excp_cases[] = {
-	{ 13, true, 0x1234 },
-	{ 6, false, 0 },
-	{ 4, false, 0 },
-	{ 5, false, 0 },
-	{ 7, false, 0 },
-	{ 8, true, 0 },
-	{ 10, true, 0x18 },
-	{ 11, true, 0x20 },
-	{ 12, true, 0x10 },
-	{ 14, true, 0x2 },
-	{ 16, false, 0 },
-	{ 17, true, 0 },
-	{ 19, false, 0 },
+	{ 13, true, 0x1234, false },
+	{ 6, false, 0, false },
+	{ 4, false, 0, false },
+	{ 5, false, 0, false },
+	{ 7, false, 0, false },
+	{ 8, true, 0, false },
+	{ 10, true, 0x18, false },
+	{ 11, true, 0x20, false },
+	{ 12, true, 0x10, false },
+	{ 14, true, 0x2, false },
+	{ 16, false, 0, false },
+	{ 17, true, 0, false },
+	{ 19, false, 0, false },
+	{ 4, false, 0, true },
+	{ 6, false, 0, true },
+	{ 13, true, 0x5678, true },
 };
 
 /*
@@ -580,11 +588,16 @@ test_exceptions(void **state)
 
 	for (i = 0; i < sizeof(excp_cases) / sizeof(excp_cases[0]); i++) {
 		c = &excp_cases[i];
-		print_message("exception: vector %u%s\n", c->vector,
-		    c->has_error ? ", error code" : "");
+		print_message("exception: vector %u%s%s\n", c->vector,
+		    c->has_error ? ", error code" : "",
+		    c->shadow ? ", in a shadow" : "");
 		env_start(e, VMTEST_GUEST(vcpu_events));
 		vmtest_setup_long(&e->t, BASE);
 		idt_install(&e->t);
+		if (c->shadow) {
+			get(&e->t, NVMM_X64_STATE_INTR)->intr.int_shadow = 1;
+			set(&e->t, NVMM_X64_STATE_INTR);
+		}
 		inject(&e->t, NVMM_VCPU_EVENT_EXCP, c->vector,
 		    c->has_error ? c->error : 0xBAD);
 		vmtest_run(&e->t, NVMM_VCPU_EXIT_HALTED);

@@ -149,14 +149,6 @@ args_opt_name(unsigned int opts)
 	return args_opts[__builtin_ctz(opts)].name;
 }
 
-unsigned int
-args_form_opt(const struct ctl_cmd *cmd)
-{
-	const struct args_form *f = args_form(cmd);
-
-	return f != NULL ? f->opt : 0;
-}
-
 const char *
 args_method(const struct ctl_args *a)
 {

@@ -35,22 +35,33 @@ _vmmctl_reply()
 
 _vmmctl()
 {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local ctl=${COMP_WORDS[0]} table line cmd="" arg="" opt w i
-	local -a connect=() globals=() words=() opts=()
+	local cur prev ctl table line cmd="" arg="" opt w i n
+	local -a cw=() connect=() globals=() words=() opts=()
 	local have_arg=0 have_all=0
+
+	# The words up to the cursor, split at blanks only: bash splits
+	# COMP_WORDS at "=" and ":" too (--connect=unix:/x).
+	line=${COMP_LINE:0:COMP_POINT}
+	read -r -a cw <<< "$line"
+	[[ -z $line || $line == *[[:space:]] ]] && cw+=("")
+	n=${#cw[@]}
+	ctl=${cw[0]} cur=${cw[n - 1]} prev=${cw[n - 2]-}
+	# --state=r: the value, which is bash's current word.
+	if [[ $cur == --*=* ]]; then
+		prev=${cur%%=*} cur=${cur#*=}
+	fi
 
 	table=$(_vmmctl_table "$ctl")
 	[[ -n $table ]] || return 0
 	read -r -a globals <<< "$(sed -n 's/^vmmctl - //p' <<< "$table")"
 
 	# The command: the first word that is neither an option nor a value.
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
+	for ((i = 1; i < n - 1; i++)); do
+		w=${cw[i]}
 		if [[ -z $cmd ]]; then
 			case $w in
 			--connect)
-				connect=(--connect "${COMP_WORDS[i + 1]-}")
+				connect=(--connect "${cw[i + 1]-}")
 				((i++)) ;;
 			--connect=*) connect=("$w") ;;
 			--cert | --key | --ca | --config) ((i++)) ;;

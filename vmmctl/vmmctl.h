@@ -151,11 +151,10 @@ bool	args_readonly(const struct ctl_args *a);
 /*
  * "vmmctl stop NAME [--force] ..." (no newline) into buf: the command's
  * main form.  A command may have a second form, selected by an option
- * (stop --all), with no argument and options of its own: args_form_opt
- * is that option (0: none) and args_form_synopsis its synopsis.
+ * (stop --all), with no argument and options of its own (args.c,
+ * args_forms): args_form_synopsis writes its synopsis, or "" for none.
  */
 void	args_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len);
-unsigned int args_form_opt(const struct ctl_cmd *cmd);
 void	args_form_synopsis(const struct ctl_cmd *cmd, char *buf, size_t len);
 
 /* Help: cmd's, or every command's when cmd is NULL. */
