@@ -57,20 +57,6 @@ t_start(struct vc *c, const char *name)
 	    name)));
 }
 
-/* got must equal the JSON text want. */
-static void
-t_expect_json(const json_t *got, const char *want)
-{
-	json_error_t jerr;
-	json_t *w;
-
-	if ((w = json_loads(want, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-		fail_msg("bad expectation %s: %s", want, jerr.text);
-	if (!json_equal(got, w))
-		fail_msg("got  %s\nwant %s", vd_dump(got), vd_dump(w));
-	json_decref(w);
-}
-
 /* host.stop_all with params (stolen); its result, *ms how long it took. */
 static json_t *
 t_stop_all(struct vc *c, json_t *params, int64_t *ms)
@@ -298,7 +284,7 @@ test_deadline(void **state)
 	free(vd_console_wait(&c, "y5", "waiting\n", VD_TIMEOUT_MS));
 	seq = t_last_seq(d);
 	res = t_stop_all(&c, json_pack("{s:i}", "timeout", 3), &ms);
-	t_expect_json(res, "{\"stopped\": [], \"forced\": [\"y5\", \"x0\"]}");
+	vd_expect_json(res, "{\"stopped\": [], \"forced\": [\"y5\", \"x0\"]}");
 	json_decref(res);
 	/*
 	 * Forced by the plan at 2.7 s, before the deadline: not killed at
@@ -327,7 +313,7 @@ test_deadline(void **state)
 	assert_int_equal(vd_workers(d, pids, 8), 1);
 	assert_int_equal(kill(pids[0], SIGSTOP), 0);
 	res = t_stop_all(&c, json_pack("{s:i}", "timeout", 2), &ms);
-	t_expect_json(res, "{\"stopped\": [], \"forced\": [\"hung\"]}");
+	vd_expect_json(res, "{\"stopped\": [], \"forced\": [\"hung\"]}");
 	json_decref(res);
 	if (ms < 2000 || ms > 3000)
 		fail_msg("host.stop_all took %lld ms", (long long)ms);
@@ -363,19 +349,19 @@ test_refusals(void **state)
 	vc_connect(&ro, d->ro);
 
 	res = t_stop_all(&c, NULL, &ms);
-	t_expect_json(res, "{\"stopped\": [], \"forced\": []}");
+	vd_expect_json(res, "{\"stopped\": [], \"forced\": []}");
 	json_decref(res);
 	assert_true(ms < 1000);
 
 	assert_int_equal(vc_error(&c, "host.stop_all", json_pack("{s:i}",
 	    "timeout", 0), &err), -32602);
-	t_expect_json(json_object_get(json_object_get(err, "data"),
+	vd_expect_json(json_object_get(json_object_get(err, "data"),
 	    "problems"), "[{\"path\": \"$.params.timeout\", \"message\": "
 	    "\"must be an integer from 1 to 3600\"}]");
 	json_decref(err);
 	assert_int_equal(vc_error(&c, "host.stop_all", json_pack("{s:i,s:b}",
 	    "timeout", 3601, "force", 1), &err), -32602);
-	t_expect_json(json_object_get(json_object_get(err, "data"),
+	vd_expect_json(json_object_get(json_object_get(err, "data"),
 	    "problems"), "[{\"path\": \"$.params.timeout\", \"message\": "
 	    "\"must be an integer from 1 to 3600\"}, {\"path\": "
 	    "\"$.params.force\", \"message\": \"unknown parameter\"}]");
@@ -471,7 +457,7 @@ test_adopted(void **state)
 	}
 	free(log);
 	res = t_stop_all(&c, json_pack("{s:i}", "timeout", 4), &ms);
-	t_expect_json(res, "{\"stopped\": [\"cad\"], \"forced\": "
+	vd_expect_json(res, "{\"stopped\": [\"cad\"], \"forced\": "
 	    "[\"wait\"]}");
 	json_decref(res);
 	vd_sleep_ms(2500);
@@ -513,7 +499,7 @@ test_vmmctl(void **state)
 	CTL(d, &o, "stop", "--all", "--json");
 	assert_int_equal(o.status, 0);
 	v = json_loads(o.out, 0, NULL);
-	t_expect_json(v, "{\"stopped\": [], \"forced\": []}");
+	vd_expect_json(v, "{\"stopped\": [], \"forced\": []}");
 	json_decref(v);
 	vd_out_free(&o);
 

@@ -44,20 +44,6 @@
 		    #__VA_ARGS__, (o)->status, (o)->out, (o)->err);	\
 } while (0)
 
-/* got must equal the JSON text want. */
-static void
-t_expect_json(const json_t *got, const char *want)
-{
-	json_error_t jerr;
-	json_t *w;
-
-	if ((w = json_loads(want, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-		fail_msg("bad expectation %s: %s", want, jerr.text);
-	if (!json_equal(got, w))
-		fail_msg("got  %s\nwant %s", vd_dump(got), vd_dump(w));
-	json_decref(w);
-}
-
 /* The text of a vmmctl --json output, parsed. */
 static json_t *
 t_parse(const struct vd_out *o)
@@ -363,7 +349,7 @@ test_lifecycle(void **state)
 	vd_out_free(&o);
 	CTL_OK(d, &o, "list", "--json");
 	v = t_parse(&o);
-	t_expect_json(v, "[]");
+	vd_expect_json(v, "[]");
 	json_decref(v);
 	vd_out_free(&o);
 	CTL_OK(d, &o, "list");
@@ -630,7 +616,7 @@ t_expect_response(struct vc *c, const char *want)
 
 	if (resp == NULL)
 		fail_msg("no response; wanted %s", want);
-	t_expect_json(resp, want);
+	vd_expect_json(resp, want);
 	json_decref(resp);
 }
 
@@ -706,14 +692,14 @@ t_bad_requests(struct vc *a, struct vc *b, const char *uuid)
 	char want[512];
 
 	assert_int_equal(vc_error(a, "vm.frobnicate", NULL, &e), -32601);
-	t_expect_json(e, "{\"code\":-32601,\"message\":\"Method not found\","
+	vd_expect_json(e, "{\"code\":-32601,\"message\":\"Method not found\","
 	    "\"data\":{\"name\":\"method_not_found\"}}");
 	json_decref(e);
 	t_bystander(b);
 
 	assert_int_equal(vc_error(a, "vm.info", json_pack("{s:i}", "name", 5),
 	    &e), -32602);
-	t_expect_json(e, "{\"code\":-32602,\"message\":\"Invalid params\","
+	vd_expect_json(e, "{\"code\":-32602,\"message\":\"Invalid params\","
 	    "\"data\":{\"name\":\"invalid_params\",\"problems\":[{\"path\":"
 	    "\"$.params.name\",\"message\":\"must be a string\"}]}}");
 	json_decref(e);
@@ -722,7 +708,7 @@ t_bad_requests(struct vc *a, struct vc *b, const char *uuid)
 	assert_int_equal(vc_error(a, "vm.define", json_pack("{s:{s:s,s:{s:i},"
 	    "s:{}}}", "definition", "name", "bad name", "memory", "size_mib",
 	    0, "os"), &e), -32602);
-	t_expect_json(e, "{\"code\":-32602,\"message\":\"Invalid params\","
+	vd_expect_json(e, "{\"code\":-32602,\"message\":\"Invalid params\","
 	    "\"data\":{\"name\":\"invalid_params\",\"problems\":["
 	    "{\"path\":\"$.params.definition.name\",\"message\":\"must be 1 "
 	    "to 64 characters from [A-Za-z0-9._-], starting with a letter or "
@@ -741,7 +727,7 @@ t_bad_requests(struct vc *a, struct vc *b, const char *uuid)
 	    "named \\\"good\\\" already exists (uuid %s)\",\"data\":"
 	    "{\"name\":\"already_exists\",\"vm\":\"good\",\"uuid\":\"%s\"}}",
 	    uuid, uuid);
-	t_expect_json(e, want);
+	vd_expect_json(e, want);
 	json_decref(e);
 	t_bystander(b);
 
@@ -789,10 +775,10 @@ t_bad_batches(struct vc *a, struct vc *b)
 	assert_int_equal(vd_int(r, "id"), 1);
 	assert_string_equal(vd_str(json_object_get(r, "result"), "state"),
 	    "running");
-	t_expect_json(json_array_get(resp, 1), "{\"jsonrpc\":\"2.0\","
+	vd_expect_json(json_array_get(resp, 1), "{\"jsonrpc\":\"2.0\","
 	    "\"id\":\"two\",\"error\":{\"code\":-32601,\"message\":"
 	    "\"Method not found\",\"data\":{\"name\":\"method_not_found\"}}}");
-	t_expect_json(json_array_get(resp, 2), "{\"jsonrpc\":\"2.0\","
+	vd_expect_json(json_array_get(resp, 2), "{\"jsonrpc\":\"2.0\","
 	    "\"id\":null,\"error\":{\"code\":-32600,\"message\":"
 	    "\"Invalid Request\",\"data\":{\"name\":\"invalid_request\","
 	    "\"problems\":[{\"path\":\"$\",\"message\":"
@@ -806,7 +792,7 @@ t_bad_batches(struct vc *a, struct vc *b)
 	assert_int_equal(vd_int(r, "id"), 4);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(r,
 	    "result"), "vcpus")), 1);
-	t_expect_json(json_array_get(resp, 5), "{\"jsonrpc\":\"2.0\","
+	vd_expect_json(json_array_get(resp, 5), "{\"jsonrpc\":\"2.0\","
 	    "\"id\":5,\"error\":{\"code\":-32600,\"message\":"
 	    "\"Invalid Request\",\"data\":{\"name\":\"invalid_request\","
 	    "\"problems\":[{\"path\":\"$.jsonrpc\",\"message\":"
@@ -964,7 +950,7 @@ test_max_clients(void **state)
 	/* The fifth gets one line and is closed. */
 	vc_connect(&extra, d->ro);
 	resp = vc_next(&extra, VD_TIMEOUT_MS);
-	t_expect_json(resp, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
+	vd_expect_json(resp, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
 	    "{\"code\":-32005,\"message\":\"too many clients (4)\","
 	    "\"data\":{\"name\":\"resource_limit\",\"max_clients\":4}}}");
 	json_decref(resp);

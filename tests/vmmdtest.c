@@ -64,6 +64,19 @@ vd_sleep_ms(unsigned int ms)
 		;
 }
 
+void
+vd_expect_json(const json_t *got, const char *want)
+{
+	json_error_t jerr;
+	json_t *w;
+
+	if ((w = json_loads(want, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+		fail_msg("bad expectation %s: %s", want, jerr.text);
+	if (!json_equal(got, w))
+		fail_msg("got  %s\nwant %s", vd_dump(got), vd_dump(w));
+	json_decref(w);
+}
+
 const char *
 vd_dump(const json_t *v)
 {

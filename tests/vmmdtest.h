@@ -190,6 +190,8 @@ const char *vd_str(const json_t *o, const char *key);
 json_int_t vd_int(const json_t *o, const char *key);
 /* Compact JSON for messages; a static buffer. */
 const char *vd_dump(const json_t *v);
+/* got must equal the JSON text want (else the test fails, showing both). */
+void	vd_expect_json(const json_t *got, const char *want);
 
 /*
  * VMs.  vd_def builds a definition of a test guest (tests/guests/GUEST,
