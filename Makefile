@@ -195,7 +195,7 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(B)/obj/%.o)
 WORKER_HDRS := $(wildcard vmmd/worker/*.h) $(PROTO_HDRS) libvmm/nvmm.h
 WORKER_A    := $(B)/libworker.a
 WORKER_BIN  := $(B)/vmm-worker
-WORKER_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd/worker
+WORKER_CFLAGS := $(CFLAGS) -Ilibvmm -Iproto -Ivmmd/worker -Ikmod
 WORKER_LIBS := -ljansson -luv -lseccomp
 
 $(B)/obj/vmmd/worker/%.o: vmmd/worker/%.c $(WORKER_HDRS) $(DEPS_STAMP)

@@ -1618,6 +1618,78 @@ test_libvmm_root(void **state)
 	assert_int_equal(host_machines(), 0);
 }
 
+/*
+ * In a child of a libvmm process: once the parent destroyed machine 0,
+ * the id is the gate's to give again, and libvmm files the child's new
+ * machine under it, over the entry inherited across fork.
+ */
+static int
+libvmm_reuse_grandchild(int go)
+{
+	struct nvmm_ctl_mach_info info;
+	struct nvmm_machine m;
+	struct nvmm_vcpu v;
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		return 10;
+	if (nvmm_machine_create(&m) != 0)
+		return 11;
+	if (m.machid != 0)
+		return 12;
+	if (nvmm_vcpu_create(&m, 0, &v) != 0)
+		return 13;
+	memset(&info, 0, sizeof(info));
+	if (nvmm_ctl(NVMM_CTL_MACH_INFO, &info, sizeof(info)) != 0 ||
+	    info.pid != getpid() || info.nvcpus != 1)
+		return 14;
+	return nvmm_machine_destroy(&m) != 0 ? 15 : 0;
+}
+
+static int
+kid_libvmm_reuse(int out, int in, void *arg)
+{
+	struct nvmm_machine m;
+	int go[2], st;
+	pid_t pid;
+
+	(void)in;
+	(void)arg;
+	if (nvmm_init() != 0 || nvmm_machine_create(&m) != 0 || m.machid != 0)
+		KID_FAIL(out, "the first machine: %s", strerror(errno));
+	if (pipe(go) == -1 || (pid = fork()) == -1)
+		KID_FAIL(out, "pipe or fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(libvmm_reuse_grandchild(go[0]));
+	if (nvmm_machine_destroy(&m) != 0)
+		KID_FAIL(out, "destroy: %s", strerror(errno));
+	if (write(go[1], "g", 1) != 1 || waitpid(pid, &st, 0) != pid)
+		KID_FAIL(out, "the grandchild");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		KID_FAIL(out, "the grandchild: status 0x%x", st);
+	kid_say(out, "ok");
+	return 0;
+}
+
+static void
+test_libvmm_fork_reuse(void **state)
+{
+	const char *be = getenv("LIBVMM_BACKEND");
+	struct kid *k;
+	char buf[64];
+	struct kt *kt;
+
+	KT_BEGIN(kt, state);
+	if (be != NULL && strcmp(be, "gate") != 0) {
+		print_message("skipped: LIBVMM_BACKEND=%s\n", be);
+		skip();
+	}
+	k = kid_start(kt, 0, NO_GROUP, kid_libvmm_reuse, NULL);
+	kid_hear(k, buf, sizeof(buf));
+	kid_end(k);
+	assert_int_equal(host_machines(), 0);
+}
+
 /* -------------------------------------------------------------------------- */
 /* Lifetime: fork, owner exit, session close. */
 
@@ -2136,6 +2208,7 @@ main(void)
 		T(test_privilege_sessions),
 		T(test_privilege_users),
 		T(test_libvmm_root),
+		T(test_libvmm_fork_reuse),
 		T(test_fork),
 		T(test_owner_exit),
 		T(test_session_close),

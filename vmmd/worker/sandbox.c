@@ -45,6 +45,7 @@
 #include <linux/kvm.h>
 #include <seccomp.h>
 
+#include "nvmm_kern.h"
 #include "worker.h"
 
 /* The user a root worker becomes when none is named (Debian has it). */
@@ -142,6 +143,17 @@ static const struct sandbox_rule sandbox_rules[] = {
 	SB_IOCTL(KVM_SET_REGS),
 	SB_IOCTL(KVM_GET_SREGS),
 	SB_IOCTL(KVM_SET_SREGS),
+	/*
+	 * The same through nvmm.ko when libvmm uses /dev/nvmm (the gate
+	 * backend): the probe's machine and vcpu, and the VM-level requests
+	 * above (KVM_IRQ_LINE, KVM_SET_USER_MEMORY_REGION), which the gate
+	 * forwards by machine id from its own allowlist (nvmm(4)).  Vcpu
+	 * requests go straight to KVM, as above.
+	 */
+	SB_IOCTL(NVMM_IOC_MACHINE_CREATE),
+	SB_IOCTL(NVMM_IOC_MACHINE_DESTROY),
+	SB_IOCTL(NVMM_IOC_VCPU_CREATE),
+	SB_IOCTL(NVMM_IOC_VM_IOCTL),
 	/*
 	 * libuv's uv_poll_init makes the descriptor it watches non-blocking
 	 * (each control connection).
