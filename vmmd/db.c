@@ -228,6 +228,10 @@ struct db {
 	char errmsg[DB_ERRMSG_MAX];
 	void (*event_fn)(void *);	/* db_event_hook */
 	void *event_arg;
+	/* db_audit_stage: written by the next commit, then cleared. */
+	struct db_audit staged;
+	char *staged_text[7];		/* the strings of staged, owned */
+	bool has_staged;
 };
 
 /* -------------------------------------------------------------------------- */
@@ -458,13 +462,24 @@ db_rollback(struct db *db)
 	}
 }
 
-/* Commit, or roll back when the commit fails. */
+static int	db_audit_insert(struct db *, const struct db_audit *,
+		    const char *);
+
+/*
+ * Commit, with the staged audit record (db_audit_stage) if any, or roll
+ * back when the commit fails.
+ */
 static int
 db_commit(struct db *db)
 {
-	int error;
+	int error = 0;
 
-	if ((error = db_run(db, db->st[DB_S_COMMIT])) != 0)
+	/* A staged audit record commits with the change it describes. */
+	if (db->has_staged)
+		error = db_audit_insert(db, &db->staged, db->staged_text[6]);
+	if (error == 0 && (error = db_run(db, db->st[DB_S_COMMIT])) == 0)
+		db_audit_unstage(db);
+	else
 		db_rollback(db);
 	return error;
 }
@@ -775,6 +790,7 @@ db_close(struct db *db)
 
 	if (db == NULL)
 		return;
+	db_audit_unstage(db);
 	for (i = 0; i < DB_S_COUNT; i++)
 		sqlite3_finalize(db->st[i]);
 	/* The last connection checkpoints the WAL into the file. */
@@ -940,17 +956,85 @@ db_audit_bind(sqlite3_stmt *st, int64_t now, const struct db_audit *a,
 	return db_bind_text(st, 10, a->result);
 }
 
+/* Insert a in the transaction under way; params as JSON text. */
+static int
+db_audit_insert(struct db *db, const struct db_audit *a, const char *params)
+{
+	sqlite3_stmt *st = db->st[DB_S_AU_INSERT];
+	int rc;
+
+	if ((rc = db_audit_bind(st, db_now(), a, params)) != SQLITE_OK) {
+		db_done(st);
+		return db_fail(db, rc);
+	}
+	return db_run(db, st);
+}
+
+static bool
+db_audit_valid(const struct db_audit *a)
+{
+	return db_text_valid(a->who, DB_WHO_MAX) &&
+	    db_text_valid(a->method, DB_KIND_MAX) &&
+	    db_text_valid(a->role, DB_KIND_MAX) &&
+	    db_text_valid(a->result, DB_RESULT_MAX);
+}
+
+int
+db_audit_stage(struct db *db, const struct db_audit *a)
+{
+	const char *src[6] = { a->who, a->fingerprint, a->subject, a->role,
+	    a->method, a->result };
+	char **t = db->staged_text;
+	int i, error;
+
+	db_audit_unstage(db);
+	if (!db_audit_valid(a))
+		return db_seterr(db, -EINVAL, "bad audit record");
+	for (i = 0; i < 6; i++)
+		if (src[i] != NULL && (t[i] = strdup(src[i])) == NULL)
+			goto nomem;
+	if (a->params != NULL && (error = db_json_text(a->params,
+	    DB_DETAIL_MAX, &t[6])) != 0) {
+		db_audit_unstage(db);
+		return db_seterr(db, error, "audit params: %s",
+		    strerror(-error));
+	}
+	db->staged = *a;
+	db->staged.who = t[0];
+	db->staged.fingerprint = t[1];
+	db->staged.subject = t[2];
+	db->staged.role = t[3];
+	db->staged.method = t[4];
+	db->staged.result = t[5];
+	db->staged.params = NULL;
+	db->has_staged = true;
+	return 0;
+nomem:
+	db_audit_unstage(db);
+	return db_seterr(db, -ENOMEM, "out of memory");
+}
+
+bool
+db_audit_unstage(struct db *db)
+{
+	bool was = db->has_staged;
+	int i;
+
+	for (i = 0; i < 7; i++) {
+		free(db->staged_text[i]);
+		db->staged_text[i] = NULL;
+	}
+	db->has_staged = false;
+	return was;
+}
+
 int
 db_audit_append(struct db *db, const struct db_audit *a, int64_t *seq)
 {
-	sqlite3_stmt *st = db->st[DB_S_AU_INSERT];
 	char *params = NULL;
-	int rc, error;
+	int error;
 
-	if (!db_text_valid(a->who, DB_WHO_MAX) ||
-	    !db_text_valid(a->method, DB_KIND_MAX) ||
-	    !db_text_valid(a->role, DB_KIND_MAX) ||
-	    !db_text_valid(a->result, DB_RESULT_MAX))
+	if (!db_audit_valid(a))
 		return db_seterr(db, -EINVAL, "bad audit record");
 	if (a->params != NULL && (error = db_json_text(a->params,
 	    DB_DETAIL_MAX, &params)) != 0)
@@ -963,11 +1047,7 @@ db_audit_append(struct db *db, const struct db_audit *a, int64_t *seq)
 	 */
 	(void)sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL", NULL, NULL,
 	    NULL);
-	if ((rc = db_audit_bind(st, db_now(), a, params)) != SQLITE_OK) {
-		error = db_fail(db, rc);
-		db_done(st);
-	} else
-		error = db_run(db, st);
+	error = db_audit_insert(db, a, params);
 	if (error == 0 && seq != NULL)
 		*seq = sqlite3_last_insert_rowid(db->h);
 	(void)sqlite3_exec(db->h, "PRAGMA synchronous = FULL", NULL, NULL,

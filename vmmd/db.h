@@ -281,6 +281,17 @@ struct db_audit {
  */
 int	db_audit_append(struct db *db, const struct db_audit *a, int64_t *seq);
 
+/*
+ * Stage a record (copied) for the next commit of a change: it is
+ * inserted in that change's transaction, so the change and its record
+ * are durable together, with no sync of their own.  db_audit_unstage
+ * drops it and returns whether it was still staged, i.e. false when a
+ * commit took it.  One at a time: staging again replaces it.  0 or an
+ * errno.
+ */
+int	db_audit_stage(struct db *db, const struct db_audit *a);
+bool	db_audit_unstage(struct db *db);
+
 typedef int db_audit_fn(void *arg, const struct db_audit *a);
 
 /* As db_events_since, for the audit records. */

@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,32 +396,53 @@ audit_params(const json_t *params)
 	return p;
 }
 
+/* The record of p's call to method; a->params (a new copy) to release. */
+static void
+audit_fill(struct db_audit *a, const struct peer *p, const char *method,
+    const json_t *params, const struct rpc_error *err)
+{
+	memset(a, 0, sizeof(*a));
+	a->who = p->who;
+	a->uid = p->fingerprint[0] != '\0' ? -1 : (int64_t)p->uid;
+	a->fingerprint = p->fingerprint[0] != '\0' ? p->fingerprint : NULL;
+	a->subject = p->fingerprint[0] != '\0' ? p->subject : NULL;
+	a->role = rpc_role_name(p->role);
+	a->method = method;
+	a->params = audit_params(params);
+	a->code = err != NULL ? err->code : 0;
+	a->result = err != NULL ? err->message : "ok";
+}
+
 void
 audit_record(struct vmmd *d, const struct peer *p,
     const struct rpc_method *m, const json_t *params,
     const struct rpc_error *err)
 {
 	struct db_audit a;
-	json_t *copy;
 
 	if (m->least_role == RPC_ROLE_READONLY &&
 	    (err == NULL || err->code != RPC_E_PERMISSION_DENIED))
 		return;
-	copy = audit_params(params);
-	memset(&a, 0, sizeof(a));
-	a.who = p->who;
-	a.uid = p->fingerprint[0] != '\0' ? -1 : (int64_t)p->uid;
-	a.fingerprint = p->fingerprint[0] != '\0' ? p->fingerprint : NULL;
-	a.subject = p->fingerprint[0] != '\0' ? p->subject : NULL;
-	a.role = rpc_role_name(p->role);
-	a.method = m->name;
-	a.params = copy;
-	a.code = err != NULL ? err->code : 0;
-	a.result = err != NULL ? err->message : "ok";
+	audit_fill(&a, p, m->name, params, err);
 	if (db_audit_append(d->db, &a, NULL) != 0)
 		vmmd_warnx("audit: %s %s by %s: %s", m->name, a.result, p->who,
 		    db_errmsg(d->db));
-	json_decref(copy);
+	json_decref((json_t *)(uintptr_t)a.params);
+}
+
+bool
+audit_stage(struct vmmd *d, const struct peer *p, const char *method,
+    const json_t *params)
+{
+	struct db_audit a;
+	int rc;
+
+	audit_fill(&a, p, method, params, NULL);
+	if ((rc = db_audit_stage(d->db, &a)) != 0)
+		vmmd_warnx("audit: %s by %s: %s", method, p->who,
+		    db_errmsg(d->db));
+	json_decref((json_t *)(uintptr_t)a.params);
+	return rc == 0;
 }
 
 struct au_list {

@@ -44,4 +44,15 @@ void	audit_record(struct vmmd *d, const struct peer *p,
 	    const struct rpc_method *m, const json_t *params,
 	    const struct rpc_error *err);
 
+/*
+ * Stage the success record of p's call to method for the database's next
+ * commit (db_audit_stage): a handler whose change is one transaction
+ * calls it just before, so that the change and its record are durable
+ * together.  It returns whether the record is staged; the handler then
+ * marks the call audited (server.h) if the commit took it, and
+ * audit_record is not called for it.
+ */
+bool	audit_stage(struct vmmd *d, const struct peer *p, const char *method,
+	    const json_t *params);
+
 #endif /* VMMD_EVENTS_H */

@@ -184,6 +184,7 @@ mt_vm_define(void *ctx, json_t *params, json_t **result,
 	struct vmmd *d = call->d;
 	json_t *in = json_object_get(params, "definition");
 	bool replace = json_is_true(json_object_get(params, "replace"));
+	bool staged;
 	struct vmdef_errors errs = { NULL, 0 };
 	struct vmdef def;
 	int rc;
@@ -196,7 +197,9 @@ mt_vm_define(void *ctx, json_t *params, json_t **result,
 		return rpc_error_set(err, RPC_E_INTERNAL, NULL, "out of "
 		    "memory");
 	}
+	staged = audit_stage(d, call->peer, "vm.define", params);
 	rc = mt_define_store(d, in, &def, replace, call->peer->who, err);
+	call->audited = staged && !db_audit_unstage(d->db) && rc == 0;
 	if (rc == 0) {
 		vmmd_info("%s: defined %s (%s)", call->peer->who, def.name,
 		    def.uuid);
@@ -216,6 +219,7 @@ mt_vm_undefine(void *ctx, json_t *params, json_t **result,
 	const char *name = MT_PARAM_STR(params, "name");
 	const char *uuid = MT_PARAM_STR(params, "uuid");
 	char why[VMSTATE_ERR_MAX];
+	bool staged = false;
 	enum db_state to;
 	struct db_vm vm;
 	int rc;
@@ -231,9 +235,11 @@ mt_vm_undefine(void *ctx, json_t *params, json_t **result,
 		    "state", db_state_name(vm.state)), "%s",
 		    vmstate_errmsg(vm.state, VMSTATE_EV_UNDEFINE, why,
 		    sizeof(why)));
-	else if ((rc = db_vm_delete(d->db, vm.uuid, call->peer->who)) != 0)
+	else if ((staged = audit_stage(d, call->peer, "vm.undefine",
+	    params), rc = db_vm_delete(d->db, vm.uuid, call->peer->who)) != 0)
 		rc = rc == -ENOENT ? mt_not_found(name, err) :
 		    mt_db_error(d, rc, err);
+	call->audited = staged && !db_audit_unstage(d->db) && rc == 0;
 	if (rc == 0) {
 		sup_forget(d->sup, vm.uuid);
 		vmmd_info("%s: undefined %s (%s)", call->peer->who, vm.name,

@@ -675,6 +675,12 @@ srv_observe(void *ctx, const struct rpc_method *m,
 		for (r = call->msg->replies; r != NULL; r = r->next)
 			if (r->marker == result)
 				break;
+	if (r == NULL && call->audited) {
+		call->audited = false;
+		metrics_rpc_done(call->d->metrics, m->name, 0,
+		    uv_hrtime() - call->t0);
+		return;
+	}
 	if (r == NULL) {
 		srv_answered(call->d, call->peer, m, req->params, call->t0,
 		    err);
@@ -690,7 +696,7 @@ static void
 conn_line(struct conn *c, const char *text, size_t len)
 {
 	struct vmmd *d = c->srv->d;
-	struct call call = { d, c, &c->peer, NULL, uv_hrtime() };
+	struct call call = { d, c, &c->peer, NULL, uv_hrtime(), false };
 	struct rpc_error err;
 	json_t *resp = NULL;
 	int rc;

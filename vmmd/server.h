@@ -38,6 +38,7 @@ struct call {
 	const struct peer *peer;
 	struct msg *msg;	/* the message being answered */
 	uint64_t t0;		/* when it was read, uv_hrtime() */
+	bool audited;		/* the handler's commit wrote its audit record */
 };
 
 /*
