@@ -38,6 +38,10 @@
  */
 #define PKI_BACKDATE	300
 /* "SHA256:", 32 upper-case hex pairs joined by ':', and the NUL. */
+#define PKI_SERIAL_BITS	128
+#define PKI_SERIAL_HEX	(PKI_SERIAL_BITS / 4 + 3)	/* a serial as text, NUL too */
+#define PKI_FILE_MAX	(PKI_NAME_MAX + 8)	/* "NAME.key" and its NUL */
+#define PKI_NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define PKI_FINGERPRINT_SIZE	(7 + 32 * 3)
 
 /*
@@ -123,5 +127,8 @@ size_t	pki_san_defaults(const char *v[4], char *host, size_t hostlen);
  * 2 on a usage error.
  */
 int	pki_main(int argc, char **argv);
+
+/* "readonly", "operator" or "admin". */
+bool	pki_role_ok(const char *role);
 
 #endif /* VMMD_PKI_H */
